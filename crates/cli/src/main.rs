@@ -1,0 +1,55 @@
+//! The `childsafe` binary: flags plus glue.
+//!
+//! Each subcommand lives in `cmd/<name>.rs` with its clap `Args` and one `run`
+//! function that builds library config, calls one library entry point and maps
+//! the result to an exit code. Loops over content belong in the libraries,
+//! not here (STYLE.md, "Thin binary").
+
+// The binary's job is to print; the lint guards the libraries.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod cmd;
+mod exit;
+mod progress;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+/// Child-safety infrastructure for generative AI: hash and match images,
+/// detect exploitation in text, scan datasets, guard models, report to NCMEC.
+#[derive(Parser)]
+#[command(name = "childsafe", version, about, max_term_width = 100)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every subcommand understands.
+#[derive(clap::Args, Clone, Debug)]
+pub(crate) struct Global {
+    /// Directory holding the hash banks. Default: ./banks.
+    #[arg(
+        long,
+        global = true,
+        env = "CHILDSAFE_BANKS",
+        value_name = "DIR",
+        default_value = "banks"
+    )]
+    pub(crate) banks: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Policy(cmd::policy::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.command {
+        Command::Policy(args) => cmd::policy::run(&cli.global, args),
+    };
+    exit::report(res)
+}
