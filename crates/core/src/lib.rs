@@ -25,6 +25,7 @@ mod decision;
 mod error;
 mod finding;
 mod policy;
+mod queue;
 pub mod signal;
 
 pub use crate::{
@@ -32,6 +33,7 @@ pub use crate::{
     decision::{Action, Decision, MessageKind, Strike, Surface},
     error::Error,
     finding::{Finding, FindingSource, SourceKind, Span, SpanRole},
-    policy::{CategoryRule, FailMode, Policy, SurfacePolicy},
+    policy::{CategoryRule, Combine, FailMode, Policy, SurfacePolicy},
+    queue::{ContentHashes, EvidenceRef, QUEUE_FORMAT_VERSION, QueueEntry, SampleLocation},
     signal::{Md5, PdqHash, Sha1, Sha256, SignalKind},
 };
