@@ -1,0 +1,493 @@
+//! Lexicons: the word and phrase lists behind the built-in detectors, one
+//! TOML file per language in `data/`, embedded in the binary and extendable
+//! at run time with more files of the same shape (an operator's additions).
+//!
+//! A file has a `lang` and any of these sections (every list optional):
+//!
+//! | section | lists | what a hit means |
+//! |---|---|---|
+//! | `minor` | `strong`, `teen`, `weak`, `modifiers`, `school`, `lang_only` | a reference to a minor, by strength; `modifiers` (little, young) raise a weak noun that follows; `lang_only` entries count only when the text is in the file's language (Dutch `kind`) |
+//! | `age` | `numbers` (word = value), `units`, `units_bare`, `months`, `before`, `statement`, `not_age_after`, `time_before`, `time_after`, `grade_before`, `grade_after` | the pieces that turn a number into an age or a school grade |
+//! | `adult` | `markers` | adult context: cancels a weak minor noun nearby |
+//! | `sexual` | `explicit`, `suggestive`, `anatomy`, `sexualising`, `acts`, `material`, `negated`, `topic` | sexual content by kind; `material` names abuse material itself (minor and sexual in one); `negated` and `topic` phrases absorb the sexual words inside them (`non sexual`, `sex education`) |
+//! | `intent` | `create`, `acquire`, `media`, `desire`, `non_request`, `discourse` | request framing; `non_request` right before a verb makes it reported speech (`asked me to send`) |
+//! | `context` | `protective`, `education`, `health`, `news`, `research`, `parenting` | benign contexts that dampen scores |
+//! | `help` | `question`, `disclosure` | help-seeking |
+//! | `grooming` | `age_probing`, `trust`, `secrecy`, `secrecy_benign`, `isolation`, `platform`, `gifts`, `image_request`, `meeting` | grooming stages |
+//! | `sextortion` | `threat`, `demand`, `possession` | sextortion |
+//! | `stopwords` | `words` | language identification |
+//!
+//! Phrases are normalised like the text. A trailing `*` matches any word that
+//! starts with the phrase; a trailing `@0.6` sets the entry's weight.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use serde::Deserialize;
+
+use crate::{error::Error, normalize::normalize};
+
+/// The built-in lexicon files, embedded at compile time.
+pub const BUILT_IN: [(&str, &str); 7] = [
+    ("en.toml", include_str!("../data/en.toml")),
+    ("es.toml", include_str!("../data/es.toml")),
+    ("fr.toml", include_str!("../data/fr.toml")),
+    ("de.toml", include_str!("../data/de.toml")),
+    ("pt.toml", include_str!("../data/pt.toml")),
+    ("it.toml", include_str!("../data/it.toml")),
+    ("nl.toml", include_str!("../data/nl.toml")),
+];
+
+/// What a lexicon hit says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Kind {
+    MinorStrong,
+    MinorTeen,
+    MinorWeak,
+    MinorModifier,
+    MinorSchool,
+    /// A number word with its value.
+    Number(u8),
+    AgeUnit,
+    AgeUnitBare,
+    AgeMonths,
+    AgeBefore,
+    AgeStatement,
+    NotAgeAfter,
+    TimeBefore,
+    TimeAfter,
+    GradeBefore,
+    GradeAfter,
+    Adult,
+    SexExplicit,
+    SexSuggestive,
+    SexAnatomy,
+    Sexualising,
+    SexAct,
+    Material,
+    SexNegated,
+    AbuseTopic,
+    IntentCreate,
+    IntentAcquire,
+    IntentMedia,
+    Desire,
+    NonRequest,
+    Discourse,
+    Protective,
+    Education,
+    Health,
+    News,
+    Research,
+    Parenting,
+    HelpQuestion,
+    HelpDisclosure,
+    Stage(Stage),
+    SecrecyBenign,
+    Threat,
+    Demand,
+    Possession,
+    Stopword,
+}
+
+/// A grooming stage (DESIGN.md, "grooming").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Stage {
+    AgeProbing,
+    Trust,
+    Secrecy,
+    Isolation,
+    Platform,
+    Gifts,
+    ImageRequest,
+    Meeting,
+}
+
+impl Kind {
+    /// Core kinds take part in "longest phrase wins": a hit inside a longer
+    /// core hit is dropped (`sex` inside `sex education`). Overlay kinds
+    /// (context, help, grooming, sextortion, language) never suppress or get
+    /// suppressed, so `send me a pic` is both an image request and a request.
+    pub(crate) fn is_core(self) -> bool {
+        !matches!(
+            self,
+            Kind::Protective
+                | Kind::Education
+                | Kind::Health
+                | Kind::News
+                | Kind::Research
+                | Kind::Parenting
+                | Kind::HelpQuestion
+                | Kind::HelpDisclosure
+                | Kind::Stage(_)
+                | Kind::SecrecyBenign
+                | Kind::Threat
+                | Kind::Demand
+                | Kind::Possession
+                | Kind::Stopword
+                | Kind::Discourse
+        )
+    }
+}
+
+/// One meaning of a pattern.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Entry {
+    pub(crate) kind: Kind,
+    pub(crate) weight: f32,
+    /// Index into [`Lexicon::langs`].
+    pub(crate) lang: u8,
+    /// Matches any word starting with the pattern.
+    pub(crate) prefix: bool,
+    /// Counts only when the text is in this entry's language.
+    pub(crate) lang_only: bool,
+    /// A variant with doubled letters collapsed; counts only where the text
+    /// had a squashed letter run (`teeeen` is `ten`, which may mean `teen`).
+    pub(crate) needs_squash: bool,
+}
+
+/// All lexicons, compiled into one Aho-Corasick automaton.
+pub struct Lexicon {
+    pub(crate) automaton: AhoCorasick,
+    /// Per pattern id, its entries (`entries[pattern_entries[id].0..].1`).
+    pub(crate) pattern_entries: Vec<(u32, u32)>,
+    pub(crate) entries: Vec<Entry>,
+    pub(crate) langs: Vec<String>,
+}
+
+impl std::fmt::Debug for Lexicon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lexicon")
+            .field("patterns", &self.pattern_entries.len())
+            .field("entries", &self.entries.len())
+            .field("langs", &self.langs)
+            .finish()
+    }
+}
+
+/// A lexicon file as written.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LexiconFile {
+    lang: String,
+    #[serde(default)]
+    minor: Minor,
+    #[serde(default)]
+    age: Age,
+    #[serde(default)]
+    adult: Adult,
+    #[serde(default)]
+    sexual: Sexual,
+    #[serde(default)]
+    intent: Intent,
+    #[serde(default)]
+    context: Context,
+    #[serde(default)]
+    help: Help,
+    #[serde(default)]
+    grooming: Grooming,
+    #[serde(default)]
+    sextortion: Sextortion,
+    #[serde(default)]
+    stopwords: Stopwords,
+}
+
+macro_rules! lists {
+    ($name:ident { $($field:ident),* $(,)? }) => {
+        #[derive(Deserialize, Default)]
+        #[serde(deny_unknown_fields)]
+        struct $name { $(#[serde(default)] $field: Vec<String>,)* }
+    };
+}
+
+lists!(Minor { strong, teen, weak, modifiers, school, lang_only });
+lists!(Adult { markers });
+lists!(Sexual { explicit, suggestive, anatomy, sexualising, acts, material, negated, topic });
+lists!(Intent { create, acquire, media, desire, non_request, discourse });
+lists!(Context { protective, education, health, news, research, parenting });
+lists!(Help { question, disclosure });
+lists!(Grooming { age_probing, trust, secrecy, secrecy_benign, isolation, platform, gifts, image_request, meeting });
+lists!(Sextortion { threat, demand, possession });
+lists!(Stopwords { words });
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Age {
+    #[serde(default)]
+    numbers: BTreeMap<String, u8>,
+    #[serde(default)]
+    units: Vec<String>,
+    #[serde(default)]
+    units_bare: Vec<String>,
+    #[serde(default)]
+    months: Vec<String>,
+    #[serde(default)]
+    before: Vec<String>,
+    #[serde(default)]
+    statement: Vec<String>,
+    #[serde(default)]
+    not_age_after: Vec<String>,
+    #[serde(default)]
+    time_before: Vec<String>,
+    #[serde(default)]
+    time_after: Vec<String>,
+    #[serde(default)]
+    grade_before: Vec<String>,
+    #[serde(default)]
+    grade_after: Vec<String>,
+}
+
+/// Collects lexicon files, then compiles them.
+#[derive(Default)]
+pub struct LexiconBuilder {
+    /// Normalised pattern to its entries.
+    patterns: HashMap<String, Vec<Entry>>,
+    langs: Vec<String>,
+}
+
+impl LexiconBuilder {
+    /// A builder with the built-in lexicons loaded.
+    pub fn with_built_ins() -> Result<LexiconBuilder, Error> {
+        let mut res = LexiconBuilder::default();
+        for (name, text) in BUILT_IN {
+            res.add_file(name, text)?;
+        }
+        Ok(res)
+    }
+
+    /// Adds one lexicon file (TOML, the shape of `data/en.toml`). `name` is
+    /// used in errors only.
+    ///
+    /// # Errors
+    /// Invalid TOML, unknown sections or lists, or a bad `@weight`, with the
+    /// file name and the TOML location.
+    pub fn add_file(&mut self, name: &str, text: &str) -> Result<(), Error> {
+        let file: LexiconFile = toml::from_str(text).map_err(|err| Error::Lexicon {
+            file: name.to_owned(),
+            reason: err.to_string(),
+        })?;
+        let lang = match self.langs.iter().position(|it| *it == file.lang) {
+            Some(idx) => idx,
+            None => {
+                self.langs.push(file.lang.clone());
+                self.langs.len() - 1
+            }
+        };
+        let lang = u8::try_from(lang).map_err(|_| Error::Lexicon {
+            file: name.to_owned(),
+            reason: "more than 255 languages".to_owned(),
+        })?;
+        let mut add = |list: &str, phrases: &[String], kind: Kind, lang_only: bool| -> Result<(), Error> {
+            for phrase in phrases {
+                self.add_phrase(name, list, phrase, kind, lang, lang_only)?;
+            }
+            Ok(())
+        };
+        let m = &file.minor;
+        add("minor.strong", &m.strong, Kind::MinorStrong, false)?;
+        add("minor.teen", &m.teen, Kind::MinorTeen, false)?;
+        add("minor.weak", &m.weak, Kind::MinorWeak, false)?;
+        add("minor.modifiers", &m.modifiers, Kind::MinorModifier, false)?;
+        add("minor.school", &m.school, Kind::MinorSchool, false)?;
+        add("minor.lang_only", &m.lang_only, Kind::MinorStrong, true)?;
+        let a = &file.age;
+        for (word, value) in &a.numbers {
+            add("age.numbers", std::slice::from_ref(word), Kind::Number(*value), false)?;
+        }
+        add("age.units", &a.units, Kind::AgeUnit, false)?;
+        add("age.units_bare", &a.units_bare, Kind::AgeUnitBare, false)?;
+        add("age.months", &a.months, Kind::AgeMonths, false)?;
+        add("age.before", &a.before, Kind::AgeBefore, false)?;
+        add("age.statement", &a.statement, Kind::AgeStatement, false)?;
+        add("age.not_age_after", &a.not_age_after, Kind::NotAgeAfter, false)?;
+        add("age.time_before", &a.time_before, Kind::TimeBefore, false)?;
+        add("age.time_after", &a.time_after, Kind::TimeAfter, false)?;
+        add("age.grade_before", &a.grade_before, Kind::GradeBefore, false)?;
+        add("age.grade_after", &a.grade_after, Kind::GradeAfter, false)?;
+        add("adult.markers", &file.adult.markers, Kind::Adult, false)?;
+        let s = &file.sexual;
+        add("sexual.explicit", &s.explicit, Kind::SexExplicit, false)?;
+        add("sexual.suggestive", &s.suggestive, Kind::SexSuggestive, false)?;
+        add("sexual.anatomy", &s.anatomy, Kind::SexAnatomy, false)?;
+        add("sexual.sexualising", &s.sexualising, Kind::Sexualising, false)?;
+        add("sexual.acts", &s.acts, Kind::SexAct, false)?;
+        add("sexual.material", &s.material, Kind::Material, false)?;
+        add("sexual.negated", &s.negated, Kind::SexNegated, false)?;
+        add("sexual.topic", &s.topic, Kind::AbuseTopic, false)?;
+        let i = &file.intent;
+        add("intent.create", &i.create, Kind::IntentCreate, false)?;
+        add("intent.acquire", &i.acquire, Kind::IntentAcquire, false)?;
+        add("intent.media", &i.media, Kind::IntentMedia, false)?;
+        add("intent.desire", &i.desire, Kind::Desire, false)?;
+        add("intent.non_request", &i.non_request, Kind::NonRequest, false)?;
+        add("intent.discourse", &i.discourse, Kind::Discourse, false)?;
+        let c = &file.context;
+        add("context.protective", &c.protective, Kind::Protective, false)?;
+        add("context.education", &c.education, Kind::Education, false)?;
+        add("context.health", &c.health, Kind::Health, false)?;
+        add("context.news", &c.news, Kind::News, false)?;
+        add("context.research", &c.research, Kind::Research, false)?;
+        add("context.parenting", &c.parenting, Kind::Parenting, false)?;
+        add("help.question", &file.help.question, Kind::HelpQuestion, false)?;
+        add("help.disclosure", &file.help.disclosure, Kind::HelpDisclosure, false)?;
+        let g = &file.grooming;
+        add("grooming.age_probing", &g.age_probing, Kind::Stage(Stage::AgeProbing), false)?;
+        add("grooming.trust", &g.trust, Kind::Stage(Stage::Trust), false)?;
+        add("grooming.secrecy", &g.secrecy, Kind::Stage(Stage::Secrecy), false)?;
+        add("grooming.secrecy_benign", &g.secrecy_benign, Kind::SecrecyBenign, false)?;
+        add("grooming.isolation", &g.isolation, Kind::Stage(Stage::Isolation), false)?;
+        add("grooming.platform", &g.platform, Kind::Stage(Stage::Platform), false)?;
+        add("grooming.gifts", &g.gifts, Kind::Stage(Stage::Gifts), false)?;
+        add("grooming.image_request", &g.image_request, Kind::Stage(Stage::ImageRequest), false)?;
+        add("grooming.meeting", &g.meeting, Kind::Stage(Stage::Meeting), false)?;
+        let x = &file.sextortion;
+        add("sextortion.threat", &x.threat, Kind::Threat, false)?;
+        add("sextortion.demand", &x.demand, Kind::Demand, false)?;
+        add("sextortion.possession", &x.possession, Kind::Possession, false)?;
+        add("stopwords.words", &file.stopwords.words, Kind::Stopword, false)?;
+        Ok(())
+    }
+
+    fn add_phrase(
+        &mut self,
+        file: &str,
+        list: &str,
+        phrase: &str,
+        kind: Kind,
+        lang: u8,
+        lang_only: bool,
+    ) -> Result<(), Error> {
+        let (phrase, weight) = match phrase.rsplit_once('@') {
+            Some((head, tail)) if !head.is_empty() => {
+                let weight: f32 = tail.trim().parse().map_err(|_| Error::Lexicon {
+                    file: file.to_owned(),
+                    reason: format!("{list}: expected a weight like @0.6 after a phrase, got @{tail}"),
+                })?;
+                if !(0.0..=1.0).contains(&weight) {
+                    return Err(Error::Lexicon {
+                        file: file.to_owned(),
+                        reason: format!("{list}: expected a weight from 0 to 1, got {weight}"),
+                    });
+                }
+                (head, weight)
+            }
+            _ => (phrase, 1.0),
+        };
+        let (phrase, prefix) = match phrase.strip_suffix('*') {
+            Some(head) => (head, true),
+            None => (phrase, false),
+        };
+        let normalized = normalize(phrase);
+        let pattern = normalized.as_str().trim_matches(|c| c == ' ' || c == '.');
+        if pattern.is_empty() {
+            return Ok(());
+        }
+        let entry = Entry { kind, weight, lang, prefix, lang_only, needs_squash: false };
+        let collapsed = collapse_doubles(pattern);
+        self.patterns.entry(pattern.to_owned()).or_default().push(entry);
+        if collapsed != pattern {
+            self.patterns
+                .entry(collapsed)
+                .or_default()
+                .push(Entry { needs_squash: true, ..entry });
+        }
+        Ok(())
+    }
+
+    /// Compiles the automaton.
+    ///
+    /// # Errors
+    /// Only if the automaton cannot be built (too many patterns).
+    pub fn build(self) -> Result<Lexicon, Error> {
+        let mut patterns: Vec<(String, Vec<Entry>)> = self.patterns.into_iter().collect();
+        patterns.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut pattern_entries = Vec::with_capacity(patterns.len());
+        let mut entries = Vec::new();
+        let mut strings = Vec::with_capacity(patterns.len());
+        for (pattern, list) in patterns {
+            let start = entries.len() as u32;
+            entries.extend(list);
+            pattern_entries.push((start, entries.len() as u32));
+            strings.push(pattern);
+        }
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&strings)
+            .map_err(|err| Error::Lexicon {
+                file: "(all lexicons)".to_owned(),
+                reason: err.to_string(),
+            })?;
+        Ok(Lexicon { automaton, pattern_entries, entries, langs: self.langs })
+    }
+}
+
+/// `teen` to `ten`: every run of a repeated letter collapsed to one.
+fn collapse_doubles(pattern: &str) -> String {
+    let mut res = String::with_capacity(pattern.len());
+    let mut prev = None;
+    for ch in pattern.chars() {
+        if Some(ch) == prev && ch.is_alphabetic() {
+            continue;
+        }
+        res.push(ch);
+        prev = Some(ch);
+    }
+    res
+}
+
+impl Lexicon {
+    /// The built-in lexicons.
+    ///
+    /// # Errors
+    /// Never for the files shipped with the crate (a unit test builds them).
+    pub fn built_in() -> Result<Lexicon, Error> {
+        LexiconBuilder::with_built_ins()?.build()
+    }
+
+    /// The entries of pattern `id`.
+    pub(crate) fn entries(&self, id: usize) -> &[Entry] {
+        let (start, end) = self.pattern_entries[id];
+        &self.entries[start as usize..end as usize]
+    }
+
+    /// Number of distinct patterns.
+    pub fn pattern_count(&self) -> usize {
+        self.pattern_entries.len()
+    }
+
+    /// The languages the lexicon knows, in load order.
+    pub fn langs(&self) -> &[String] {
+        &self.langs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_lexicons_compile() {
+        let lexicon = Lexicon::built_in().unwrap();
+        assert_eq!(lexicon.langs(), ["en", "es", "fr", "de", "pt", "it", "nl"]);
+        assert!(lexicon.pattern_count() > 1000, "{}", lexicon.pattern_count());
+    }
+
+    #[test]
+    fn bad_files_name_the_file_and_list() {
+        let mut builder = LexiconBuilder::default();
+        let err = builder.add_file("extra.toml", "lang = \"en\"\n[minor]\nstrnog = []\n").unwrap_err();
+        assert!(err.to_string().contains("extra.toml"), "{err}");
+        assert!(err.to_string().contains("unknown field `strnog`"), "{err}");
+        let err = builder
+            .add_file("extra.toml", "lang = \"en\"\n[minor]\nstrong = [\"kid@x\"]\n")
+            .unwrap_err();
+        assert_eq!(err.to_string(), "extra.toml: minor.strong: expected a weight like @0.6 after a phrase, got @x");
+    }
+
+    #[test]
+    fn collapse_doubles_collapses_letter_runs() {
+        assert_eq!(collapse_doubles("teen"), "ten");
+        assert_eq!(collapse_doubles("little"), "litle");
+        assert_eq!(collapse_doubles("18+"), "18+");
+    }
+}
