@@ -43,12 +43,14 @@ pub(crate) struct Global {
 
 #[derive(Subcommand)]
 enum Command {
+    Hash(cmd::hash::Args),
     Policy(cmd::policy::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
+        Command::Hash(args) => cmd::hash::run(&cli.global, args),
         Command::Policy(args) => cmd::policy::run(&cli.global, args),
     };
     exit::report(res)

@@ -76,6 +76,15 @@ impl Progress {
         }
     }
 
+    /// Runs `f`, which prints to stderr, with the bar hidden meanwhile, so a
+    /// message line never interleaves with the bar.
+    pub(crate) fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
     /// Ends the bar, leaving a final summary line.
     pub(crate) fn finish(&self) {
         let done = self.done.load(Ordering::Relaxed);

@@ -175,7 +175,7 @@ pub(crate) fn orientation_transform(orientation: Orientation) -> Dihedral {
 }
 
 /// PNG, GIF (first frame), WebP, BMP and TIFF through the `image` crate's
-/// decoders, with their strict width and height limits set as well as ours.
+/// decoders.
 fn decode_with_image(
     bytes: &[u8],
     format: Format,
@@ -185,9 +185,10 @@ fn decode_with_image(
     let limits = &config.limits;
     let decode_error = |err: image::ImageError| image_error(format, limits, err);
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format.image_format());
+    // Width and height are checked by us right after the header, with an
+    // error that names the dimensions; the allocation budget stays with the
+    // decoder as a second line of defence.
     let mut image_limits = image::Limits::default();
-    image_limits.max_image_width = Some(limits.max_width);
-    image_limits.max_image_height = Some(limits.max_height);
     image_limits.max_alloc = Some(limits.max_alloc());
     reader.limits(image_limits);
     let mut decoder = reader.into_decoder().map_err(decode_error)?;

@@ -68,6 +68,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// The message without the path, for output that prints the path in a
+    /// field of its own (`{"path": .., "error": ..}`).
+    pub fn reason(&self) -> String {
+        match self {
+            Error::Io { source, .. } => source.to_string(),
+            Error::NotAFile { .. } => "not a regular file or directory".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
     /// A short stable name for the kind of error, for summaries and metrics
     /// (never a label with content).
     pub fn kind(&self) -> &'static str {

@@ -25,6 +25,7 @@ use std::{
     collections::BTreeMap,
     fs::File,
     io::Read,
+    ops::ControlFlow,
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicUsize, Ordering},
@@ -177,7 +178,9 @@ pub fn read_bounded(path: &Path, max_bytes: u64, buf: &mut Vec<u8>) -> Result<()
 }
 
 /// Runs `work` on the bytes of every file of `list` in parallel and calls
-/// `deliver` on the calling thread once per entry, in list order.
+/// `deliver` on the calling thread once per entry, in list order, until it
+/// returns [`ControlFlow::Break`] (a closed output pipe, say); then the
+/// workers stop after the file in hand.
 ///
 /// `init` makes per-worker state (buffers, a [`Hasher`]) that `work` reuses;
 /// each file is read with [`read_bounded`] into a per-worker buffer. Walk
@@ -192,9 +195,8 @@ pub fn for_each_file<S, T, I, W, D>(
     T: Send,
     I: Fn() -> S + Sync,
     W: Fn(&mut S, &Path, &[u8]) -> T + Sync,
-    D: FnMut(FileResult<T>),
+    D: FnMut(FileResult<T>) -> ControlFlow<()>,
 {
-    let total = list.entries.len();
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel::<(usize, Result<T, Error>)>();
     std::thread::scope(|threads| {
@@ -229,18 +231,22 @@ pub fn for_each_file<S, T, I, W, D>(
         // Deliver in order, holding back results that finished early.
         let mut pending = BTreeMap::new();
         let mut want = 0;
-        for (index, outcome) in rx {
+        'receive: for (index, outcome) in rx {
             pending.insert(index, outcome);
             while let Some(outcome) = pending.remove(&want) {
-                deliver(FileResult {
+                let flow = deliver(FileResult {
                     index: want,
                     path: list.entries[want].path().to_path_buf(),
                     outcome,
                 });
                 want += 1;
+                if flow.is_break() {
+                    // Dropping the receiver makes every worker's next send
+                    // fail, which stops it.
+                    break 'receive;
+                }
             }
         }
-        debug_assert_eq!(want, total);
     });
 }
 
@@ -263,12 +269,12 @@ fn copy_error(error: &Error, path: &Path) -> Error {
 }
 
 /// Hashes every file of `list` (crypto hashes, and PDQ if it decodes) and
-/// delivers the results in list order. `Err` means the file could not be
-/// walked or read; a file that reads but does not decode is `Ok` with its
-/// crypto hashes and a PDQ error.
+/// delivers the results in list order, as [`for_each_file`] does. `Err`
+/// means the file could not be walked or read; a file that reads but does
+/// not decode is `Ok` with its crypto hashes and a PDQ error.
 pub fn hash_files<D>(list: &FileList, config: &HashConfig, mut deliver: D)
 where
-    D: FnMut(FileResult<ImageHashes>),
+    D: FnMut(FileResult<ImageHashes>) -> ControlFlow<()>,
 {
     for_each_file(
         list,

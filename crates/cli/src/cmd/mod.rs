@@ -1,3 +1,4 @@
 //! One module per subcommand: its clap arguments and its `run` function.
 
+pub(crate) mod hash;
 pub(crate) mod policy;
