@@ -794,3 +794,291 @@ fn skip_entropy_data(bytes: &[u8], mut pos: usize) -> Result<usize, Error> {
 pub(crate) fn exif_transform(exif: &[u8]) -> Dihedral {
     Orientation::from_exif_chunk(exif).map_or(Dihedral::Original, orientation_transform)
 }
+
+#[cfg(test)]
+mod tests {
+    use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
+
+    use super::*;
+    use crate::{decode::DecodeScratch, jpeg};
+
+    /// A smooth, structured RGB test pattern (gradients and waves: benign).
+    fn pattern(width: usize, height: usize, seed: u32) -> Vec<u8> {
+        let s = seed as f32;
+        let mut rgb = Vec::with_capacity(width * height * 3);
+        for y in 0..height {
+            for x in 0..width {
+                let (fx, fy) = (x as f32 / width as f32, y as f32 / height as f32);
+                let wave = ((fx * (3.0 + s % 5.0) + fy * 2.0) * std::f32::consts::TAU).sin();
+                let ring = (((fx - 0.4).powi(2) + (fy - 0.6).powi(2)).sqrt() * (20.0 + s)).cos();
+                let base = 128.0 + 60.0 * wave + 40.0 * ring;
+                rgb.push((base + 30.0 * fx).clamp(0.0, 255.0) as u8);
+                rgb.push(base.clamp(0.0, 255.0) as u8);
+                rgb.push((base - 40.0 * fy).clamp(0.0, 255.0) as u8);
+            }
+        }
+        rgb
+    }
+
+    struct Variant {
+        progressive: bool,
+        sampling: SamplingFactor,
+        restart: u16,
+        grey: bool,
+    }
+
+    fn encode(width: usize, height: usize, v: &Variant, exif: Option<&[u8]>) -> Vec<u8> {
+        let rgb = pattern(width, height, u32::from(v.restart) + 3);
+        let mut out = Vec::new();
+        let mut encoder = Encoder::new(&mut out, 90);
+        encoder.set_progressive(v.progressive);
+        encoder.set_sampling_factor(v.sampling);
+        if v.restart > 0 {
+            encoder.set_restart_interval(v.restart);
+        }
+        if let Some(exif) = exif {
+            encoder.add_exif_metadata(exif).unwrap();
+        }
+        if v.grey {
+            let grey: Vec<u8> = rgb.chunks_exact(3).map(|p| p[1]).collect();
+            encoder
+                .encode(&grey, width as u16, height as u16, ColorType::Luma)
+                .unwrap();
+        } else {
+            encoder
+                .encode(&rgb, width as u16, height as u16, ColorType::Rgb)
+                .unwrap();
+        }
+        out
+    }
+
+    /// Block means of the fully decoded luminance, to compare the DC plane with.
+    fn block_means_of_full_decode(bytes: &[u8]) -> (usize, usize, Vec<f32>) {
+        let config = HashConfig {
+            full_decode: true,
+            ..HashConfig::default()
+        };
+        let (plane, _) = jpeg::decode(bytes, &config, &mut DecodeScratch::default()).unwrap();
+        let Plane::Pixels(luma) = plane else {
+            panic!("full decode gave block means")
+        };
+        let (w, h) = (luma.width(), luma.height());
+        let (bw, bh) = (w.div_ceil(8), h.div_ceil(8));
+        let mut sums = vec![0f32; bw * bh];
+        let mut counts = vec![0f32; bw * bh];
+        for (i, v) in luma.pixels().iter().enumerate() {
+            let cell = (i / w / 8) * bw + (i % w) / 8;
+            sums[cell] += v;
+            counts[cell] += 1.0;
+        }
+        (
+            bw,
+            bh,
+            sums.iter().zip(&counts).map(|(s, c)| s / c).collect(),
+        )
+    }
+
+    fn check_dc_plane(width: usize, height: usize, v: Variant) {
+        let bytes = encode(width, height, &v, None);
+        let (plane, _) = decode_with_min_side(&bytes, &HashConfig::default(), 1)
+            .unwrap()
+            .unwrap();
+        let Plane::BlockMeans {
+            means,
+            width: pw,
+            height: ph,
+        } = plane
+        else {
+            panic!("expected block means")
+        };
+        assert_eq!((pw, ph), (width, height));
+        let (bw, bh, want) = block_means_of_full_decode(&bytes);
+        assert_eq!((means.width(), means.height()), (bw, bh));
+        // Only whole blocks: a partial block at the right or bottom edge also
+        // averages the encoder's padding, which the image does not show.
+        let diffs: Vec<f32> = means
+            .pixels()
+            .iter()
+            .zip(&want)
+            .enumerate()
+            .filter(|(i, _)| (i % bw + 1) * 8 <= width && (i / bw + 1) * 8 <= height)
+            .map(|(_, (a, b))| (a - b).abs())
+            .collect();
+        let mean = diffs.iter().sum::<f32>() / diffs.len() as f32;
+        let max = diffs.iter().copied().fold(0f32, f32::max);
+        // The DC is the exact block mean before the decoder's IDCT rounding,
+        // clamping and (for colour) the RGB round trip.
+        assert!(mean < 0.6 && max < 6.0, "mean {mean} max {max}");
+    }
+
+    #[test]
+    fn dc_plane_is_the_block_means_baseline_420() {
+        check_dc_plane(
+            203,
+            141,
+            Variant {
+                progressive: false,
+                sampling: SamplingFactor::F_2_2,
+                restart: 0,
+                grey: false,
+            },
+        );
+    }
+
+    #[test]
+    fn dc_plane_is_the_block_means_baseline_444_with_restarts() {
+        check_dc_plane(
+            120,
+            97,
+            Variant {
+                progressive: false,
+                sampling: SamplingFactor::F_1_1,
+                restart: 3,
+                grey: false,
+            },
+        );
+    }
+
+    #[test]
+    fn dc_plane_is_the_block_means_baseline_422_with_restarts() {
+        check_dc_plane(
+            150,
+            66,
+            Variant {
+                progressive: false,
+                sampling: SamplingFactor::F_2_1,
+                restart: 7,
+                grey: false,
+            },
+        );
+    }
+
+    #[test]
+    fn dc_plane_is_the_block_means_progressive_420() {
+        check_dc_plane(
+            203,
+            141,
+            Variant {
+                progressive: true,
+                sampling: SamplingFactor::F_2_2,
+                restart: 0,
+                grey: false,
+            },
+        );
+    }
+
+    #[test]
+    fn dc_plane_is_the_block_means_progressive_with_restarts() {
+        check_dc_plane(
+            99,
+            130,
+            Variant {
+                progressive: true,
+                sampling: SamplingFactor::F_2_2,
+                restart: 5,
+                grey: false,
+            },
+        );
+    }
+
+    #[test]
+    fn dc_plane_is_the_block_means_greyscale() {
+        check_dc_plane(
+            77,
+            64,
+            Variant {
+                progressive: false,
+                sampling: SamplingFactor::F_1_1,
+                restart: 0,
+                grey: true,
+            },
+        );
+        check_dc_plane(
+            77,
+            64,
+            Variant {
+                progressive: true,
+                sampling: SamplingFactor::F_1_1,
+                restart: 0,
+                grey: true,
+            },
+        );
+    }
+
+    #[test]
+    fn small_images_are_left_to_the_full_decoder() {
+        let v = Variant {
+            progressive: false,
+            sampling: SamplingFactor::F_2_2,
+            restart: 0,
+            grey: false,
+        };
+        let bytes = encode(600, 900, &v, None);
+        // 600 px is 75 blocks, under the 96-block minimum.
+        assert!(decode(&bytes, &HashConfig::default()).unwrap().is_none());
+    }
+
+    #[test]
+    fn truncated_and_corrupt_streams_are_errors() {
+        for progressive in [false, true] {
+            let v = Variant {
+                progressive,
+                sampling: SamplingFactor::F_2_2,
+                restart: 0,
+                grey: false,
+            };
+            let bytes = encode(160, 120, &v, None);
+            for cut in [bytes.len() / 3, bytes.len() / 2, bytes.len() - 40] {
+                let err =
+                    decode_with_min_side(&bytes[..cut], &HashConfig::default(), 1).unwrap_err();
+                assert!(
+                    err.to_string()
+                        .starts_with("jpeg: corrupt or truncated image"),
+                    "{err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn oversized_headers_are_refused_before_allocation() {
+        let v = Variant {
+            progressive: false,
+            sampling: SamplingFactor::F_2_2,
+            restart: 0,
+            grey: false,
+        };
+        let mut bytes = encode(64, 64, &v, None);
+        // Patch the frame header to announce 60000 x 60000.
+        let sof = bytes.windows(2).position(|w| w == [0xff, 0xc0]).unwrap();
+        bytes[sof + 5..sof + 9].copy_from_slice(&[0xea, 0x60, 0xea, 0x60]);
+        let err = decode_with_min_side(&bytes, &HashConfig::default(), 1).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "jpeg: image too large: 60000x60000: width limit 32768"
+        );
+    }
+
+    #[test]
+    fn exif_orientation_is_read_from_app1() {
+        // A big-endian TIFF header with one IFD entry: Orientation (0x0112) = 6.
+        let exif = [
+            b'M', b'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0,
+            0,
+        ];
+        let v = Variant {
+            progressive: false,
+            sampling: SamplingFactor::F_2_2,
+            restart: 0,
+            grey: false,
+        };
+        let bytes = encode(128, 96, &v, Some(&exif));
+        let config = HashConfig {
+            exif_orientation: true,
+            ..HashConfig::default()
+        };
+        let (_, orientation) = decode_with_min_side(&bytes, &config, 1).unwrap().unwrap();
+        // EXIF 6 is "rotate 90 clockwise to display": our Rotate270.
+        assert_eq!(orientation, Some(Dihedral::Rotate270));
+    }
+}

@@ -29,7 +29,8 @@ impl fmt::Debug for LumaImage {
     }
 }
 
-/// What a decoder produced, before hashing.
+/// What a decoder produced, before hashing. `Debug` shows sizes only.
+#[derive(Debug)]
 pub(crate) enum Plane {
     /// Full-resolution luminance.
     Pixels(LumaImage),
