@@ -149,8 +149,8 @@ pub struct EnforcementAction {
     pub lift_reason: Option<String>,
 }
 
-/// An appeal against an action.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// An appeal against an action. `Debug` leaves out the user's statement.
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct Appeal {
     /// Row id.
     pub id: i64,
@@ -174,6 +174,23 @@ pub struct Appeal {
     pub decided_at: Option<OffsetDateTime>,
     /// Why.
     pub decision_reason: Option<String>,
+}
+
+impl std::fmt::Debug for Appeal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Appeal")
+            .field("id", &self.id)
+            .field("tenant", &self.tenant)
+            .field("end_user", &self.end_user)
+            .field("action_id", &self.action_id)
+            .field("filed_at", &self.filed_at)
+            .field("statement", &self.statement.as_ref().map(|_| "<redacted>"))
+            .field("status", &self.status)
+            .field("decided_by", &self.decided_by)
+            .field("decided_at", &self.decided_at)
+            .field("decision_reason", &self.decision_reason)
+            .finish()
+    }
 }
 
 fn strike_from_row(row: &Row) -> Result<StrikeRecord> {

@@ -137,7 +137,10 @@ impl Error {
             return false;
         };
         match source {
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => true,
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_) => true,
             sqlx::Error::Protocol(_) => true,
             sqlx::Error::Database(db) => {
                 let code = db.code();

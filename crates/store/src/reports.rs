@@ -21,8 +21,9 @@ use crate::{
     required,
 };
 
-/// A user report to record.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A user report to record. `Debug` leaves out the comment, which is the
+/// reporter's free text and may quote what they report.
+#[derive(Clone, PartialEq, Eq)]
 pub struct NewUserReport {
     /// Who reports (an end user id, or "anonymous:<ip hash>"): the rate-limit key.
     pub reporter: String,
@@ -45,8 +46,8 @@ pub struct NewUserReport {
     pub generated: bool,
 }
 
-/// A recorded user report.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// A recorded user report. `Debug` leaves out the comment.
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct UserReport {
     /// The report id (acknowledged to the reporter).
     pub id: i64,
@@ -73,6 +74,40 @@ pub struct UserReport {
     pub case_id: Option<CaseId>,
 }
 
+impl std::fmt::Debug for NewUserReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUserReport")
+            .field("reporter", &self.reporter)
+            .field("tenant", &self.tenant)
+            .field("response_id", &self.response_id)
+            .field("reason", &self.reason)
+            .field("comment", &self.comment.as_ref().map(|_| "<redacted>"))
+            .field("subject_end_user", &self.subject_end_user)
+            .field("vault_item", &self.vault_item)
+            .field("content_hashes", &self.content_hashes)
+            .field("generated", &self.generated)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for UserReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserReport")
+            .field("id", &self.id)
+            .field("at", &self.at)
+            .field("reporter", &self.reporter)
+            .field("tenant", &self.tenant)
+            .field("response_id", &self.response_id)
+            .field("reason", &self.reason)
+            .field("comment", &self.comment.as_ref().map(|_| "<redacted>"))
+            .field("subject_end_user", &self.subject_end_user)
+            .field("vault_item", &self.vault_item)
+            .field("content_hashes", &self.content_hashes)
+            .field("case_id", &self.case_id)
+            .finish()
+    }
+}
+
 fn report_from_row(row: &Row) -> Result<UserReport> {
     Ok(UserReport {
         id: row.i64("id")?,
@@ -84,7 +119,7 @@ fn report_from_row(row: &Row) -> Result<UserReport> {
         comment: row.opt_text("comment")?,
         subject_end_user: row.opt_text("subject_end_user")?,
         vault_item: row.opt_parse("vault_item")?,
-        content_hashes: row.opt_json("content_hashes")?,
+        content_hashes: row.json::<Option<ContentHashes>>("content_hashes")?,
         case_id: row.opt_i64("case_id")?.map(CaseId),
     })
 }

@@ -47,6 +47,57 @@ impl TestDb {
         .unwrap_or_else(|e| panic!("{sql:?}: {e}"));
     }
 
+    /// Runs a statement directly and returns the database's error text.
+    pub(crate) async fn try_exec(&self, sql: &str) -> Result<(), String> {
+        let text = AssertSqlSafe(sql.to_owned());
+        match &self.raw {
+            Raw::Sqlite(pool) => sqlx::query(text).execute(pool).await.map(|_| ()),
+            Raw::Postgres(pool) => sqlx::query(text).execute(pool).await.map(|_| ()),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    /// Runs a query that returns one text value.
+    pub(crate) async fn text(&self, sql: &str) -> String {
+        let text = AssertSqlSafe(sql.to_owned());
+        match &self.raw {
+            Raw::Sqlite(pool) => sqlx::query_scalar::<_, String>(text).fetch_one(pool).await,
+            Raw::Postgres(pool) => sqlx::query_scalar::<_, String>(text).fetch_one(pool).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql:?}: {e}"))
+    }
+
+    /// Every audit row as an INSERT statement (for copying a log elsewhere).
+    pub(crate) async fn audit_rows(&self) -> Vec<String> {
+        let entries = self.store.audit_entries(0, 10_000).await.unwrap();
+        let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let mut rows = Vec::new();
+        for e in &entries {
+            let at = self
+                .scalar(&format!("SELECT at FROM audit_log WHERE seq = {}", e.seq))
+                .await;
+            let detail = self
+                .text(&format!(
+                    "SELECT detail FROM audit_log WHERE seq = {}",
+                    e.seq
+                ))
+                .await;
+            rows.push(format!(
+                "INSERT INTO audit_log (seq, at, actor, action, subject, reason, detail, prev_hash, hash) \
+                 VALUES ({}, {at}, {}, {}, {}, {}, {}, {}, {})",
+                e.seq,
+                quote(&e.actor),
+                quote(&e.action),
+                quote(&e.subject),
+                e.reason.as_deref().map_or("NULL".to_owned(), quote),
+                quote(&detail),
+                quote(&e.prev_hash),
+                quote(&e.hash),
+            ));
+        }
+        rows
+    }
+
     /// Runs a query that returns one i64.
     pub(crate) async fn scalar(&self, sql: &str) -> i64 {
         let sql = AssertSqlSafe(sql.to_owned());
@@ -87,7 +138,7 @@ impl TestDb {
         }
     }
 
-    async fn cleanup(&self) {
+    pub(crate) async fn cleanup(&self) {
         self.store.close().await;
         if let (Raw::Postgres(pool), Some(schema)) = (&self.raw, &self.schema) {
             let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");

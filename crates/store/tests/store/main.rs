@@ -2,15 +2,18 @@
 //! PostgreSQL (`both!`). PostgreSQL comes from `CHILDSAFE_TEST_POSTGRES_URL`,
 //! which CI sets; without it the PostgreSQL half fails, saying so.
 
-// Test code may panic: a panic is a failed test. Harness pieces for tests
-// still being written are allowed to sit unused.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+// Test code may panic: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 mod fixtures;
 
+mod audit;
 mod cases;
+mod evidence;
+mod gateway;
 mod outbox;
+mod resilience;
 
 mod smoke {
     use crate::common::both;
