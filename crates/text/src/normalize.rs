@@ -308,7 +308,7 @@ fn fold_non_ascii(ch: char, start: u32, end: u32, units: &mut Vec<Unit>) {
         push_sep(' ', start, end, units);
         return;
     }
-    let mut push_folded = |c: char, units: &mut Vec<Unit>| {
+    let push_folded = |c: char, units: &mut Vec<Unit>| {
         if c.is_ascii() {
             let lower = (c as u8).to_ascii_lowercase();
             if lower < 0x20 || lower == 0x7f {

@@ -1,0 +1,33 @@
+//! The project's own evaluation sets, run through the engine with the
+//! built-in detectors: the goals of issue 3 must hold on the dev set, and the
+//! held-out set must not fall below the figures recorded in README.md.
+
+use childsafe_core::Policy;
+use childsafe_engine::{
+    Engine,
+    eval::{EvalReport, evaluate, parse_items},
+};
+use childsafe_text::TextDetector;
+
+fn run(file: &str) -> EvalReport {
+    let path = format!("{}/../text/eval/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let items = parse_items(&text).unwrap();
+    let engine = Engine::new(Policy::default(), TextDetector::built_in().unwrap());
+    let report = evaluate(&engine, &items);
+    println!("{file}\n{}", report.to_table());
+    for miss in &report.misses {
+        println!("miss {} {} labels={:?} predicted={:?}", miss.id, miss.lang, miss.labels, miss.predicted);
+    }
+    report
+}
+
+#[test]
+fn dev_set_meets_the_goals() {
+    let report = run("text-dev.jsonl");
+    assert!(report.items >= 400, "{}", report.items);
+    let hard = report.label_counts.get("benign").copied().unwrap_or(0)
+        + report.label_counts.get("help_seeking").copied().unwrap_or(0);
+    assert!(hard * 10 >= report.items * 4, "hard negatives below 40%: {hard} of {}", report.items);
+    assert!(report.goals_met, "goals not met on the dev set");
+}

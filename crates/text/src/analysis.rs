@@ -1,0 +1,551 @@
+//! Analysis of one message: lexicon hits over the normalised text, resolved
+//! into evidence (minors with a strength, sexual terms, request framing,
+//! contexts, help-seeking, grooming and sextortion cues), all with positions
+//! in the normalised text. The scorers in `score.rs` and `conversation.rs`
+//! turn evidence into findings.
+//!
+//! Everything here is linear in the number of hits: hits are sorted once, and
+//! every rule looks at the hits adjacent to one hit or inside a bounded
+//! window, found by binary search.
+
+use crate::{
+    lexicon::{Entry, Kind, Lexicon, Stage},
+    normalize::{JOINED, Normalized, SQUASHED},
+};
+
+/// One lexicon or number hit, in normalised byte offsets.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hit {
+    pub(crate) kind: Kind,
+    pub(crate) weight: f32,
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+    pub(crate) lang: u8,
+    /// Counts only if the text is in `lang` (see `minor.lang_only`).
+    pub(crate) lang_only: bool,
+}
+
+/// A reference to a minor, resolved from hits.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Minor {
+    pub(crate) strength: f32,
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+    /// From an explicit age or grade, which adult context never cancels.
+    pub(crate) explicit: bool,
+}
+
+/// Sexual evidence.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum SexKind {
+    Explicit,
+    Suggestive,
+    Anatomy,
+    Sexualising,
+    Act,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Sexual {
+    pub(crate) kind: SexKind,
+    pub(crate) weight: f32,
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+}
+
+/// Everything the scorers need about one message.
+pub(crate) struct Analysis {
+    pub(crate) hits: Vec<Hit>,
+    pub(crate) minors: Vec<Minor>,
+    pub(crate) adults: Vec<(u32, u32)>,
+    pub(crate) sexual: Vec<Sexual>,
+    /// Sentence breaks (`.` positions) in the normalised text, sorted.
+    pub(crate) breaks: Vec<u32>,
+    /// Stopword hits per language index.
+    pub(crate) lang_votes: Vec<u32>,
+}
+
+/// Ordinal suffixes after a grade number (`7th`, `6e`, `5ème`, `7º`).
+const ORDINALS: [&str; 14] = [
+    "st", "nd", "rd", "th", "e", "er", "ere", "eme", "o", "a", "te", "ste", "de", "ieme",
+];
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b >= 0x80
+}
+
+impl Analysis {
+    pub(crate) fn new(lexicon: &Lexicon, norm: &Normalized) -> Analysis {
+        let text = norm.as_str().as_bytes();
+        let mut hits = Vec::new();
+        collect_lexicon_hits(lexicon, norm, &mut hits);
+        collect_numbers(text, &mut hits);
+        hits.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+        suppress_contained(&mut hits);
+        let breaks = text
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'.')
+            .map(|(idx, _)| idx as u32)
+            .collect();
+        let mut lang_votes = vec![0u32; lexicon.langs.len()];
+        for hit in &hits {
+            if hit.kind == Kind::Stopword {
+                lang_votes[usize::from(hit.lang)] += 1;
+            }
+        }
+        let mut res = Analysis {
+            hits,
+            minors: Vec::new(),
+            adults: Vec::new(),
+            sexual: Vec::new(),
+            breaks,
+            lang_votes,
+        };
+        res.resolve(text);
+        res
+    }
+
+    /// The most likely language, if any stopword matched.
+    fn top_lang(&self) -> Option<u8> {
+        let (idx, votes) = self.lang_votes.iter().enumerate().max_by_key(|(_, v)| **v)?;
+        (*votes > 0).then_some(idx as u8)
+    }
+
+    /// Index of the first hit starting at or after `pos`.
+    pub(crate) fn first_at(&self, pos: u32) -> usize {
+        self.hits.partition_point(|hit| hit.start < pos)
+    }
+
+    /// Hits starting exactly at `pos`.
+    fn starting_at(&self, pos: u32) -> &[Hit] {
+        let lo = self.first_at(pos);
+        let hi = self.hits[lo..].partition_point(|hit| hit.start == pos) + lo;
+        &self.hits[lo..hi]
+    }
+
+    /// Hits ending exactly at `pos` (linear in the few hits that start
+    /// within the longest phrase length before `pos`).
+    fn ending_at(&self, pos: u32) -> impl Iterator<Item = &Hit> {
+        let lo = self.first_at(pos.saturating_sub(96));
+        let hi = self.first_at(pos);
+        self.hits[lo..hi].iter().filter(move |hit| hit.end == pos)
+    }
+
+    /// True if a sentence break lies between two positions.
+    pub(crate) fn break_between(&self, a: u32, b: u32) -> bool {
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        let idx = self.breaks.partition_point(|at| *at < lo);
+        idx < self.breaks.len() && self.breaks[idx] < hi
+    }
+
+    /// Hits of `kind`-class (by predicate) within `window` bytes of `lo..hi`.
+    pub(crate) fn near<'a>(
+        &'a self,
+        lo: u32,
+        hi: u32,
+        window: u32,
+        pred: impl Fn(Kind) -> bool + 'a,
+    ) -> impl Iterator<Item = &'a Hit> + 'a {
+        let from = self.first_at(lo.saturating_sub(window + 96));
+        let until = hi.saturating_add(window);
+        self.hits[from..]
+            .iter()
+            .take_while(move |hit| hit.start <= until)
+            .filter(move |hit| hit.end + window >= lo && pred(hit.kind))
+    }
+
+    fn resolve(&mut self, text: &[u8]) {
+        let top_lang = self.top_lang();
+        let mut minors = Vec::new();
+        let mut adults = Vec::new();
+        let mut sexual = Vec::new();
+        for (idx, hit) in self.hits.iter().enumerate() {
+            match hit.kind {
+                Kind::Number(value) => {
+                    if let Some(age) = self.resolve_number(text, idx, value) {
+                        match age {
+                            Resolved::Minor(minor) => minors.push(minor),
+                            Resolved::Adult(start, end) => adults.push((start, end)),
+                        }
+                    }
+                }
+                Kind::MinorStrong | Kind::MinorTeen | Kind::MinorWeak | Kind::MinorSchool => {
+                    if hit.lang_only && top_lang != Some(hit.lang) {
+                        continue;
+                    }
+                    let mut strength = match hit.kind {
+                        Kind::MinorStrong => 0.95,
+                        Kind::MinorSchool => 0.7,
+                        Kind::MinorTeen => 0.6,
+                        _ => 0.3,
+                    } * hit.weight;
+                    let mut start = hit.start;
+                    // A modifier right before a weak or teen noun (`little girl`).
+                    if matches!(hit.kind, Kind::MinorWeak | Kind::MinorTeen)
+                        && let Some(modifier) = self
+                            .ending_at(hit.start.saturating_sub(1))
+                            .find(|it| it.kind == Kind::MinorModifier)
+                    {
+                        strength = strength.max(0.85);
+                        start = modifier.start;
+                    }
+                    minors.push(Minor { strength, start, end: hit.end, explicit: false });
+                }
+                Kind::Adult => adults.push((hit.start, hit.end)),
+                Kind::SexExplicit => sexual.push(self.sex(hit, SexKind::Explicit, 1.0)),
+                Kind::SexSuggestive => sexual.push(self.sex(hit, SexKind::Suggestive, 0.6)),
+                Kind::SexAnatomy => sexual.push(self.sex(hit, SexKind::Anatomy, 0.6)),
+                Kind::Sexualising => sexual.push(self.sex(hit, SexKind::Sexualising, 0.9)),
+                Kind::SexAct => sexual.push(self.sex(hit, SexKind::Act, 1.0)),
+                _ => {}
+            }
+        }
+        // Adult context cancels weak and teen nouns nearby, and an explicit
+        // adult age right before any noun (`my 25 year old daughter`).
+        minors.retain(|minor| {
+            if minor.explicit {
+                return true;
+            }
+            !adults.iter().any(|&(start, end)| {
+                let gap = gap(start, end, minor.start, minor.end);
+                (minor.strength < 0.9 && gap <= 40 && !self.break_between(start, minor.start))
+                    || (end <= minor.start && minor.start - end <= 12 && self.is_age_span(start, end))
+            })
+        });
+        // Negations cancel suggestive and anatomical words in the same
+        // sentence, and explicit ones close by (`fully clothed, not nude`).
+        let negations: Vec<(u32, u32)> = self
+            .hits
+            .iter()
+            .filter(|hit| hit.kind == Kind::SexNegated)
+            .map(|hit| (hit.start, hit.end))
+            .collect();
+        if !negations.is_empty() {
+            sexual.retain(|sex| {
+                !negations.iter().any(|&(start, end)| {
+                    let gap = gap(start, end, sex.start, sex.end);
+                    match sex.kind {
+                        SexKind::Suggestive | SexKind::Anatomy => {
+                            gap <= 80 && !self.break_between(start, sex.start)
+                        }
+                        _ => gap <= 30,
+                    }
+                })
+            });
+        }
+        self.minors = minors;
+        self.adults = adults;
+        self.sexual = sexual;
+    }
+
+    fn is_age_span(&self, start: u32, end: u32) -> bool {
+        // An adult marker made from a number spans digits and a unit.
+        end > start + 2
+            && self
+                .starting_at(start)
+                .iter()
+                .any(|hit| matches!(hit.kind, Kind::Number(_)))
+    }
+
+    fn sex(&self, hit: &Hit, kind: SexKind, base: f32) -> Sexual {
+        Sexual { kind, weight: base * hit.weight, start: hit.start, end: hit.end }
+    }
+
+    /// Turns a number into an age or a grade, from the words around it.
+    fn resolve_number(&self, text: &[u8], idx: usize, value: u8) -> Option<Resolved> {
+        let hit = self.hits[idx];
+        // Tens followed by a unit digit (`twenty five`, `treinta y cinco`)
+        // belong to the compound; the unit handles it.
+        let next_small = self.hits[idx + 1..]
+            .iter()
+            .take_while(|next| next.start <= hit.end + 4)
+            .any(|next| matches!(next.kind, Kind::Number(v) if v < 10) && next.start > hit.end);
+        if value >= 20 && value % 10 == 0 && next_small {
+            return None;
+        }
+        let mut value = u32::from(value);
+        let mut start = hit.start;
+        if value < 10
+            && let Some(tens) = self.hits[self.first_at(hit.start.saturating_sub(12))..idx]
+                .iter()
+                .rev()
+                .find(|prev| {
+                    matches!(prev.kind, Kind::Number(v) if v >= 20 && v % 10 == 0)
+                        && prev.end < hit.start
+                        && hit.start - prev.end <= 4
+                })
+        {
+            if let Kind::Number(tens_value) = tens.kind {
+                value += u32::from(tens_value);
+                start = tens.start;
+            }
+        }
+        let after = hit.end + 1;
+        let next_is_space = text.get(hit.end as usize).is_some_and(|b| *b == b' ');
+        let age = |end: u32| -> Resolved {
+            if value < 18 {
+                Resolved::Minor(Minor { strength: 1.0, start, end, explicit: true })
+            } else {
+                Resolved::Adult(start, end)
+            }
+        };
+        if next_is_space {
+            let next = self.starting_at(after);
+            if let Some(unit) = next.iter().find(|it| it.kind == Kind::AgeUnit) {
+                return Some(age(unit.end));
+            }
+            if let Some(unit) = next.iter().find(|it| it.kind == Kind::AgeMonths) {
+                return Some(Resolved::Minor(Minor { strength: 1.0, start, end: unit.end, explicit: true }));
+            }
+            if let Some(unit) = next.iter().find(|it| it.kind == Kind::AgeUnitBare) {
+                let ago_before = self
+                    .ending_at(hit.start.saturating_sub(1))
+                    .chain(self.ending_at(start.saturating_sub(1)))
+                    .any(|it| it.kind == Kind::TimeBefore && it.lang == unit.lang);
+                let ago_after = self
+                    .starting_at(unit.end + 1)
+                    .iter()
+                    .any(|it| it.kind == Kind::TimeAfter && it.lang == unit.lang);
+                if !ago_before && !ago_after {
+                    return Some(age(unit.end));
+                }
+                return None;
+            }
+            // `7th grade`, `6e année`.
+            let grade_word = |pos: u32| {
+                self.starting_at(pos).iter().find(|it| it.kind == Kind::GradeAfter).copied()
+            };
+            let mut grade_at = after;
+            if let Some(token_len) = ordinal_len(text, after as usize) {
+                grade_at = after + token_len as u32 + 1;
+            }
+            if value <= 13
+                && let Some(word) = grade_word(grade_at)
+            {
+                return Some(Resolved::Minor(Minor { strength: 0.85, start, end: word.end, explicit: true }));
+            }
+        }
+        // Words before the number.
+        if start >= 1 {
+            let before: Vec<Hit> = self.ending_at(start - 1).copied().collect();
+            if before.iter().any(|it| it.kind == Kind::AgeBefore) {
+                let from = before.iter().map(|it| it.start).min().unwrap_or(start);
+                return Some(match age(hit.end) {
+                    Resolved::Minor(minor) => Resolved::Minor(Minor { start: from, ..minor }),
+                    Resolved::Adult(_, end) => Resolved::Adult(from, end),
+                });
+            }
+            if before.iter().any(|it| it.kind == Kind::GradeBefore) && value <= 13 {
+                let from = before.iter().map(|it| it.start).min().unwrap_or(start);
+                return Some(Resolved::Minor(Minor { strength: 0.85, start: from, end: hit.end, explicit: true }));
+            }
+            if before.iter().any(|it| it.kind == Kind::AgeStatement) && (1..=99).contains(&value) {
+                let not_age = next_is_space
+                    && self
+                        .starting_at(after)
+                        .iter()
+                        .any(|it| matches!(it.kind, Kind::NotAgeAfter | Kind::AgeUnitBare));
+                if !not_age {
+                    return Some(match age(hit.end) {
+                        Resolved::Minor(minor) => Resolved::Minor(Minor { strength: 0.9, ..minor }),
+                        adult => adult,
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// Hits of a grooming stage, with their positions.
+    pub(crate) fn stages(&self) -> impl Iterator<Item = (Stage, &Hit)> {
+        self.hits.iter().filter_map(|hit| match hit.kind {
+            Kind::Stage(stage) => Some((stage, hit)),
+            _ => None,
+        })
+    }
+
+    /// True if any hit of `kind` exists.
+    pub(crate) fn has(&self, kind: Kind) -> bool {
+        self.hits.iter().any(|hit| hit.kind == kind)
+    }
+}
+
+enum Resolved {
+    Minor(Minor),
+    Adult(u32, u32),
+}
+
+/// Length of an ordinal suffix token at `at`, if there is one.
+fn ordinal_len(text: &[u8], at: usize) -> Option<usize> {
+    let rest = text.get(at..)?;
+    let len = rest.iter().take_while(|b| b.is_ascii_lowercase()).count();
+    let token = std::str::from_utf8(&rest[..len]).ok()?;
+    (ORDINALS.contains(&token) && rest.get(len) == Some(&b' ')).then_some(len)
+}
+
+/// Distance in bytes between two spans (0 if they touch or overlap).
+pub(crate) fn gap(a_start: u32, a_end: u32, b_start: u32, b_end: u32) -> u32 {
+    if a_end <= b_start {
+        b_start - a_end
+    } else if b_end <= a_start {
+        a_start - b_end
+    } else {
+        0
+    }
+}
+
+fn collect_lexicon_hits(lexicon: &Lexicon, norm: &Normalized, hits: &mut Vec<Hit>) {
+    let text = norm.as_str().as_bytes();
+    let len = text.len();
+    let joined = |idx: usize| norm.flags(idx) & JOINED != 0;
+    for found in lexicon.automaton.find_overlapping_iter(text) {
+        let (start, end) = (found.start(), found.end());
+        let left_ok = start == 0 || !is_word_byte(text[start - 1]) || (joined(start - 1) && joined(start));
+        if !left_ok {
+            continue;
+        }
+        let right_word = end < len && is_word_byte(text[end]);
+        let right_joined = end < len && joined(end - 1) && joined(end);
+        let entries: &[Entry] = lexicon.entries(found.pattern().as_usize());
+        for entry in entries {
+            if right_word && !entry.prefix && !right_joined {
+                continue;
+            }
+            if entry.needs_squash && !(start..end).any(|idx| norm.flags(idx) & SQUASHED != 0) {
+                continue;
+            }
+            let mut end = end;
+            if entry.prefix {
+                // Extend a prefix match to the end of its word.
+                while end < len && is_word_byte(text[end]) {
+                    end += 1;
+                }
+            }
+            hits.push(Hit {
+                kind: entry.kind,
+                weight: entry.weight,
+                start: start as u32,
+                end: end as u32,
+                lang: entry.lang,
+                lang_only: entry.lang_only,
+            });
+        }
+    }
+}
+
+/// Digit runs standing alone as numbers, and `N+` as an adult marker for N >= 18.
+fn collect_numbers(text: &[u8], hits: &mut Vec<Hit>) {
+    let mut idx = 0;
+    while idx < text.len() {
+        if !text[idx].is_ascii_digit() || (idx > 0 && is_word_byte(text[idx - 1])) {
+            idx += 1;
+            continue;
+        }
+        let start = idx;
+        let mut value: u32 = 0;
+        while idx < text.len() && text[idx].is_ascii_digit() {
+            value = (value * 10 + u32::from(text[idx] - b'0')).min(1000);
+            idx += 1;
+        }
+        let plus = text.get(idx) == Some(&b'+');
+        let end = if plus { idx + 1 } else { idx };
+        if end < text.len() && is_word_byte(text[end]) {
+            continue;
+        }
+        let value = value.min(255) as u8;
+        hits.push(Hit { kind: Kind::Number(value), weight: 1.0, start: start as u32, end: idx as u32, lang: 0, lang_only: false });
+        if plus && value >= 18 {
+            hits.push(Hit { kind: Kind::Adult, weight: 1.0, start: start as u32, end: end as u32, lang: 0, lang_only: false });
+        }
+    }
+}
+
+/// Drops core hits strictly inside a longer core hit (`sex` inside
+/// `sex education`, `girl` inside `little girl`). `hits` is sorted by start,
+/// then by end descending.
+fn suppress_contained(hits: &mut Vec<Hit>) {
+    let mut cover: Option<(u32, u32)> = None;
+    hits.retain(|hit| {
+        if !hit.kind.is_core() {
+            return true;
+        }
+        if let Some((start, end)) = cover
+            && start <= hit.start
+            && end >= hit.end
+            && (start < hit.start || end > hit.end)
+        {
+            return false;
+        }
+        match cover {
+            Some((_, end)) if end >= hit.end => {}
+            _ => cover = Some((hit.start, hit.end)),
+        }
+        true
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::normalize;
+
+    fn analyze(text: &str) -> (Analysis, String) {
+        let lexicon = Lexicon::built_in().unwrap();
+        let norm = normalize(text);
+        (Analysis::new(&lexicon, &norm), norm.as_str().to_owned())
+    }
+
+    fn minor_strengths(text: &str) -> Vec<f32> {
+        let mut res: Vec<f32> = analyze(text).0.minors.iter().map(|m| m.strength).collect();
+        res.sort_by(|a, b| b.total_cmp(a));
+        res
+    }
+
+    #[test]
+    fn ages_in_digits_and_words() {
+        assert_eq!(minor_strengths("a 12yo"), [1.0]);
+        assert_eq!(minor_strengths("12 y/o"), [1.0]);
+        assert_eq!(minor_strengths("twelve-year-old"), [1.0]);
+        assert_eq!(minor_strengths("niña de 12 años"), [1.0]);
+        assert_eq!(minor_strengths("ein 12-jähriges"), [1.0]);
+        assert_eq!(minor_strengths("une fille de 13 ans"), [1.0, 0.3]);
+        assert!(minor_strengths("hace 12 años").is_empty());
+        assert!(minor_strengths("il y a 12 ans").is_empty());
+        assert!(minor_strengths("12 anni fa").is_empty());
+        assert!(minor_strengths("for 12 years").is_empty());
+        assert!(minor_strengths("twenty five year old").is_empty());
+        assert!(minor_strengths("a 25 year old").is_empty());
+    }
+
+    #[test]
+    fn grades_and_statements() {
+        assert_eq!(minor_strengths("in 7th grade"), [0.85]);
+        assert_eq!(minor_strengths("grade 6"), [0.85]);
+        assert_eq!(minor_strengths("i'm 13"), [0.9]);
+        assert!(minor_strengths("i'm 12 minutes away").is_empty());
+    }
+
+    #[test]
+    fn adult_context_cancels_weak_nouns() {
+        assert!(minor_strengths("18 year old girl").is_empty());
+        assert!(minor_strengths("my 25 year old daughter").is_empty());
+        assert_eq!(minor_strengths("little girl"), [0.95]);
+        assert_eq!(minor_strengths("small girls"), [0.85]);
+        assert_eq!(minor_strengths("adults and children"), [0.95]);
+    }
+
+    #[test]
+    fn longer_phrases_absorb_shorter() {
+        let (analysis, _) = analyze("sex education for kids");
+        assert!(analysis.sexual.is_empty());
+        let (analysis, _) = analyze("non-sexual drawing");
+        assert!(analysis.sexual.is_empty());
+    }
+
+    #[test]
+    fn lang_only_entries_need_their_language() {
+        assert!(minor_strengths("what kind of images").is_empty());
+        assert_eq!(minor_strengths("het kind is ziek en de dokter komt"), [0.95]);
+    }
+}

@@ -1,0 +1,404 @@
+//! Message-level scoring: from one message's evidence to the categories
+//! `csam_solicitation`, `minor_sexualization`, `help_seeking` and
+//! `sextortion` (single-message threats), plus the context findings
+//! `minor_indicator` and `sexual_content` that explain them.
+//!
+//! The rules, in words (the numbers are the constants below):
+//! - a *pair* is a minor reference and a sexual term close together; its
+//!   strength is the product of the two strengths, reduced with distance;
+//!   a name for abuse material (`csam`) is a pair on its own;
+//! - *solicitation* is a pair with a request nearby (create, acquire, or a
+//!   media noun next to the pair, the search-query style `12yo nudes`);
+//!   benign context (news, research, protection, education, health) divides
+//!   it, unless the request is direct (`send me`, `can you`, the start of a
+//!   sentence), because "for research, generate ..." is still a request;
+//! - *sexualisation* is a pair whose sexual term evaluates or desires
+//!   (`sexy`, `i want to have sex with`), with no request; benign context
+//!   divides it;
+//! - *help-seeking* is a question about what to do or where to report, or a
+//!   disclosure (`someone asked my daughter for photos`), about something
+//!   relevant (a pair, abuse, grooming, sextortion, a minor with images). It
+//!   wins over solicitation and sexualisation (DESIGN invariant 5) unless the
+//!   message also gives a direct order to create abuse material.
+
+use childsafe_core::{Category, Finding, FindingSource, Span, SpanRole};
+
+use crate::{
+    analysis::{Analysis, Hit, Minor, SexKind, Sexual, gap},
+    lexicon::Kind,
+    normalize::Normalized,
+};
+
+/// Pairs further apart than this (bytes of normalised text) do not count.
+const PAIR_WINDOW: u32 = 160;
+/// Full strength up to this distance.
+const PAIR_NEAR: u32 = 60;
+/// How far from a pair a request may be.
+const INTENT_WINDOW: u32 = 150;
+/// A media noun counts as a request only this close to the pair.
+const MEDIA_WINDOW: u32 = 40;
+/// How far context words reach.
+const CONTEXT_WINDOW: u32 = 300;
+/// Factor applied by benign context.
+const CONTEXT_DAMPING: f64 = 0.3;
+/// Findings below this are not reported at all (policy thresholds apply
+/// above it; the default policy acts from 0.5).
+pub(crate) const REPORT_FLOOR: f64 = 0.2;
+/// At most this many spans per finding.
+const MAX_SPANS: usize = 12;
+
+/// Words that make a request direct when found just before it, or inside it.
+const ASK_WORDS: [&str; 24] = [
+    "please", "pls", "plz", "can you", "could you", "would you", "will you", "can u", "i want you to",
+    "i need you to", "por favor", "puedes", "podrias", "s il te plait", "s il vous plait", "bitte",
+    "kannst du", "per favore", "puoi", "alsjeblieft", "kun je", "pode", "voce pode", "now",
+];
+const DIRECT_TOKENS: [&str; 16] = [
+    "me", "i", "you", "u", "moi", "mir", "mich", "mi", "yo", "eu", "io", "ik", "mij", "quiero", "voglio", "je",
+];
+
+/// One scored pair: the evidence behind a solicitation or sexualisation.
+#[derive(Clone, Copy)]
+struct Pair {
+    score: f64,
+    lo: u32,
+    hi: u32,
+    minor: Option<Minor>,
+    sexual: Option<Sexual>,
+    material: Option<Hit>,
+}
+
+pub(crate) struct MessageScores {
+    pub(crate) findings: Vec<Finding>,
+    /// Help-seeking score, for the conversation scorer.
+    pub(crate) help: f64,
+}
+
+pub(crate) fn score_message(
+    analysis: &Analysis,
+    norm: &Normalized,
+    turn: Option<usize>,
+) -> MessageScores {
+    let text = norm.as_str().as_bytes();
+    let span = |start: u32, end: u32, role: SpanRole| {
+        let range = norm.original_range(start as usize..end as usize);
+        Span { start: range.start, end: range.end, role, turn }
+    };
+    let mut findings = Vec::new();
+
+    let pairs = pairs(analysis);
+    let help = help_score(analysis, &pairs, text);
+    let directive = has_direct_create(analysis, text);
+
+    // Solicitation: the best pair with a request nearby.
+    let mut best_solicit: Option<(f64, Pair, Hit)> = None;
+    for pair in &pairs {
+        let Some((intent_weight, intent)) = best_intent(analysis, pair) else {
+            continue;
+        };
+        let mut score = pair.score * intent_weight;
+        let direct = is_direct(analysis, &intent, text);
+        if !direct && benign_context(analysis, pair.lo, pair.hi) {
+            score *= CONTEXT_DAMPING;
+        }
+        if help >= 0.5 && !directive {
+            score = 0.0;
+        }
+        if best_solicit.as_ref().is_none_or(|(best, ..)| score > *best) {
+            best_solicit = Some((score, *pair, intent));
+        }
+    }
+    let solicitation = best_solicit.as_ref().map_or(0.0, |(score, ..)| *score);
+    if let Some((score, pair, intent)) = best_solicit
+        && score >= REPORT_FLOOR
+    {
+        let mut spans = pair_spans(&pair, &span);
+        spans.push(span(intent.start, intent.end, SpanRole::Intent));
+        findings.push(finding(Category::CsamSolicitation, score, "text.solicitation", spans));
+    }
+
+    // Sexualisation: an evaluating or desiring pair, when not a request.
+    if solicitation < 0.5 && (help < 0.5 || directive) {
+        let mut best: Option<(f64, Pair, Option<Hit>)> = None;
+        for pair in &pairs {
+            let (Some(minor), Some(sexual)) = (pair.minor, pair.sexual) else {
+                continue;
+            };
+            let desire = analysis
+                .near(pair.lo, pair.hi, 60, |kind| kind == Kind::Desire)
+                .next()
+                .copied();
+            let factor = match (sexual.kind, desire.is_some()) {
+                (SexKind::Sexualising, _) => 1.0,
+                (SexKind::Act, true) => 1.0,
+                (SexKind::Explicit, true) => 0.9,
+                (SexKind::Act, false) if sexual.weight >= 0.9 => 0.6,
+                _ => 0.0,
+            };
+            let mut score = pair.score * factor;
+            if benign_context(analysis, pair.lo, pair.hi) {
+                score *= CONTEXT_DAMPING;
+            }
+            let _ = minor;
+            if best.as_ref().is_none_or(|(s, ..)| score > *s) {
+                best = Some((score, *pair, desire));
+            }
+        }
+        if let Some((score, pair, desire)) = best
+            && score >= REPORT_FLOOR
+        {
+            let mut spans = pair_spans(&pair, &span);
+            if let Some(desire) = desire {
+                spans.push(span(desire.start, desire.end, SpanRole::Intent));
+            }
+            findings.push(finding(Category::MinorSexualization, score, "text.sexualization", spans));
+        }
+    }
+
+    if help >= REPORT_FLOOR {
+        let spans = analysis
+            .hits
+            .iter()
+            .filter(|hit| matches!(hit.kind, Kind::HelpQuestion | Kind::HelpDisclosure))
+            .take(MAX_SPANS)
+            .map(|hit| span(hit.start, hit.end, SpanRole::HelpSeeking))
+            .collect();
+        findings.push(finding(Category::HelpSeeking, help, "text.help_seeking", spans));
+    }
+
+    // Context findings explain the decision; they trigger nothing by default.
+    if let Some(best) = analysis.minors.iter().map(|m| m.strength).reduce(f32::max) {
+        let spans = analysis
+            .minors
+            .iter()
+            .take(MAX_SPANS)
+            .map(|m| span(m.start, m.end, SpanRole::MinorIndicator))
+            .collect();
+        findings.push(finding(Category::MinorIndicator, f64::from(best), "text.minor", spans));
+    }
+    if let Some(best) = analysis.sexual.iter().map(|s| s.weight).reduce(f32::max) {
+        let spans = analysis
+            .sexual
+            .iter()
+            .take(MAX_SPANS)
+            .map(|s| span(s.start, s.end, SpanRole::SexualContent))
+            .collect();
+        findings.push(finding(Category::SexualContent, f64::from(best), "text.sexual", spans));
+    }
+    MessageScores { findings, help }
+}
+
+pub(crate) fn finding(category: Category, score: f64, name: &str, spans: Vec<Span>) -> Finding {
+    let mut res = Finding::new(
+        category,
+        (score.clamp(0.0, 1.0) * 1000.0).round() / 1000.0,
+        FindingSource::detector(name),
+    );
+    res.spans = spans;
+    res
+}
+
+fn pair_spans(pair: &Pair, span: &impl Fn(u32, u32, SpanRole) -> Span) -> Vec<Span> {
+    let mut spans = Vec::new();
+    if let Some(material) = pair.material {
+        spans.push(span(material.start, material.end, SpanRole::MinorIndicator));
+        spans.push(span(material.start, material.end, SpanRole::SexualContent));
+    }
+    if let Some(minor) = pair.minor {
+        spans.push(span(minor.start, minor.end, SpanRole::MinorIndicator));
+    }
+    if let Some(sexual) = pair.sexual {
+        spans.push(span(sexual.start, sexual.end, SpanRole::SexualContent));
+    }
+    spans
+}
+
+/// Minor/sexual pairs within the window, and abuse-material names.
+fn pairs(analysis: &Analysis) -> Vec<Pair> {
+    let mut res = Vec::new();
+    for hit in &analysis.hits {
+        if hit.kind == Kind::Material {
+            res.push(Pair {
+                score: f64::from(hit.weight),
+                lo: hit.start,
+                hi: hit.end,
+                minor: None,
+                sexual: None,
+                material: Some(*hit),
+            });
+        }
+    }
+    // Sexual terms are few; for each, the minors within the window (both
+    // lists are in text order, so a moving lower bound keeps this linear in
+    // the pairs actually inside the window).
+    let mut first = 0;
+    for sexual in &analysis.sexual {
+        while first < analysis.minors.len() && analysis.minors[first].end + PAIR_WINDOW < sexual.start {
+            first += 1;
+        }
+        for minor in analysis.minors[first..].iter().take_while(|m| m.start <= sexual.end + PAIR_WINDOW) {
+            let distance = gap(minor.start, minor.end, sexual.start, sexual.end);
+            if distance > PAIR_WINDOW {
+                continue;
+            }
+            let mut proximity = if distance <= PAIR_NEAR {
+                1.0
+            } else {
+                1.0 - 0.5 * f64::from(distance - PAIR_NEAR) / f64::from(PAIR_WINDOW - PAIR_NEAR)
+            };
+            if analysis.break_between(minor.start, sexual.start) {
+                proximity *= 0.85;
+            }
+            res.push(Pair {
+                score: f64::from(minor.strength) * f64::from(sexual.weight) * proximity,
+                lo: minor.start.min(sexual.start),
+                hi: minor.end.max(sexual.end),
+                minor: Some(*minor),
+                sexual: Some(*sexual),
+                material: None,
+            });
+        }
+    }
+    res
+}
+
+/// The strongest request near a pair: create and acquire verbs anywhere in
+/// the window, media nouns only right next to it.
+fn best_intent(analysis: &Analysis, pair: &Pair) -> Option<(f64, Hit)> {
+    analysis
+        .near(pair.lo, pair.hi, INTENT_WINDOW, |kind| {
+            matches!(kind, Kind::IntentCreate | Kind::IntentAcquire | Kind::IntentMedia)
+        })
+        .filter(|hit| !is_reported(analysis, hit))
+        .filter_map(|hit| {
+            let weight = match hit.kind {
+                Kind::IntentMedia => {
+                    if gap(hit.start, hit.end, pair.lo, pair.hi) > MEDIA_WINDOW {
+                        return None;
+                    }
+                    0.8
+                }
+                _ => 1.0,
+            } * f64::from(hit.weight);
+            Some((weight, *hit))
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+}
+
+/// A request verb right after `asked me to`, `people who`, `tools that`:
+/// reported speech or a description, not a request.
+fn is_reported(analysis: &Analysis, hit: &Hit) -> bool {
+    analysis
+        .near(hit.start.saturating_sub(24), hit.start, 0, |kind| kind == Kind::NonRequest)
+        .any(|it| it.end <= hit.start && hit.start - it.end <= 16 && !analysis.break_between(it.end, hit.start))
+}
+
+/// A request made to the reader: at the start of a sentence, phrased in the
+/// first or second person, or right after `please` / `can you`.
+fn is_direct(analysis: &Analysis, hit: &Hit, text: &[u8]) -> bool {
+    let start = hit.start as usize;
+    if start == 0 || text[start - 1] == b'.' || (start >= 2 && text[start - 2] == b'.') {
+        return true;
+    }
+    let phrase = std::str::from_utf8(&text[start..hit.end as usize]).unwrap_or("");
+    if phrase.split(' ').any(|word| DIRECT_TOKENS.contains(&word)) {
+        return true;
+    }
+    let from = start.saturating_sub(24);
+    let before = std::str::from_utf8(&text[from..start]).unwrap_or("");
+    let before = before.rsplit('.').next().unwrap_or("");
+    let _ = analysis;
+    ASK_WORDS.iter().any(|ask| contains_word(before, ask))
+}
+
+fn contains_word(haystack: &str, word: &str) -> bool {
+    haystack.match_indices(word).any(|(at, _)| {
+        let left = at == 0 || haystack.as_bytes()[at - 1] == b' ';
+        let end = at + word.len();
+        let right = end == haystack.len() || haystack.as_bytes()[end] == b' ';
+        left && right
+    })
+}
+
+/// A direct order to create or depict, which help-seeking framing does not
+/// excuse.
+fn has_direct_create(analysis: &Analysis, text: &[u8]) -> bool {
+    analysis.hits.iter().any(|hit| {
+        hit.kind == Kind::IntentCreate && !is_reported(analysis, hit) && {
+            let start = hit.start as usize;
+            start == 0 || text[start - 1] == b'.'
+        }
+    })
+}
+
+/// News, research, protection, education, health, parenting or discourse
+/// words near the evidence.
+fn benign_context(analysis: &Analysis, lo: u32, hi: u32) -> bool {
+    analysis
+        .near(lo, hi, CONTEXT_WINDOW, |kind| {
+            matches!(
+                kind,
+                Kind::Protective
+                    | Kind::Education
+                    | Kind::Health
+                    | Kind::News
+                    | Kind::Research
+                    | Kind::Discourse
+                    | Kind::AbuseTopic
+            )
+        })
+        .next()
+        .is_some()
+}
+
+/// Help-seeking: a question or a disclosure about something relevant.
+fn help_score(analysis: &Analysis, pairs: &[Pair], text: &[u8]) -> f64 {
+    let question = analysis
+        .hits
+        .iter()
+        .filter(|hit| hit.kind == Kind::HelpQuestion)
+        .map(|hit| f64::from(hit.weight))
+        .fold(0.0, f64::max);
+    let disclosure = analysis
+        .hits
+        .iter()
+        .filter(|hit| hit.kind == Kind::HelpDisclosure)
+        .map(|hit| f64::from(hit.weight))
+        .fold(0.0, f64::max);
+    if question == 0.0 && disclosure == 0.0 {
+        return 0.0;
+    }
+    let has = |pred: fn(Kind) -> bool| analysis.hits.iter().any(|hit| pred(hit.kind));
+    let media = has(|kind| kind == Kind::IntentMedia);
+    let relevant = !pairs.is_empty()
+        || !analysis.sexual.is_empty() && !analysis.minors.is_empty()
+        || has(|kind| {
+            matches!(
+                kind,
+                Kind::AbuseTopic
+                    | Kind::Material
+                    | Kind::Stage(_)
+                    | Kind::Threat
+                    | Kind::Demand
+                    | Kind::Possession
+                    | Kind::SexAct
+            )
+        })
+        || (disclosure > 0.0 && (!analysis.minors.is_empty() || media || !analysis.sexual.is_empty()));
+    if !relevant {
+        return 0.0;
+    }
+    let first_person = text
+        .split(|b| !b.is_ascii_alphanumeric())
+        .any(|word| FIRST_PERSON.contains(&word));
+    match (question > 0.0, disclosure > 0.0) {
+        (true, true) => 0.95,
+        (_, _) if first_person => 0.8,
+        _ => 0.6,
+    }
+}
+
+const FIRST_PERSON: [&[u8]; 22] = [
+    b"i", b"my", b"me", b"we", b"our", b"mi", b"mis", b"yo", b"mon", b"ma", b"mes", b"je", b"mein",
+    b"meine", b"ich", b"meu", b"minha", b"eu", b"mio", b"mia", b"mijn", b"ik",
+];
