@@ -26,7 +26,6 @@
 pub mod config;
 mod error;
 pub mod eval;
-mod ingest;
 pub mod stream;
 
 use std::sync::{
@@ -42,7 +41,6 @@ use childsafe_text::{
 };
 
 pub use crate::error::Error;
-pub use crate::ingest::{IngestSample, UNDECODABLE_FAILURE};
 
 /// What is being checked.
 #[derive(Clone, Copy, Debug)]
