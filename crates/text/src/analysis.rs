@@ -80,7 +80,21 @@ impl Analysis {
         let mut hits = Vec::new();
         collect_lexicon_hits(lexicon, norm, &mut hits);
         collect_numbers(text, &mut hits);
-        hits.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+        hits.sort_by(|a, b| {
+            a.start
+                .cmp(&b.start)
+                .then(b.end.cmp(&a.end))
+                .then(a.kind.cmp(&b.kind))
+                .then(b.weight.total_cmp(&a.weight))
+        });
+        // The same phrase in several languages' lists: one hit, the heaviest.
+        // (Stopwords and language-bound entries keep one hit per language.)
+        hits.dedup_by(|later, kept| {
+            later.kind == kept.kind
+                && later.start == kept.start
+                && later.end == kept.end
+                && ((later.kind != Kind::Stopword && !later.lang_only && !kept.lang_only) || later.lang == kept.lang)
+        });
         suppress_contained(&mut hits);
         let breaks = text
             .iter()
@@ -106,10 +120,10 @@ impl Analysis {
         res
     }
 
-    /// The most likely language, if any stopword matched.
-    fn top_lang(&self) -> Option<u8> {
-        let (idx, votes) = self.lang_votes.iter().enumerate().max_by_key(|(_, v)| **v)?;
-        (*votes > 0).then_some(idx as u8)
+    /// True if `lang` is among the most likely languages (ties count).
+    fn is_top_lang(&self, lang: u8) -> bool {
+        let max = self.lang_votes.iter().copied().max().unwrap_or(0);
+        max > 0 && self.lang_votes.get(usize::from(lang)).copied() == Some(max)
     }
 
     /// Index of the first hit starting at or after `pos`.
@@ -156,7 +170,6 @@ impl Analysis {
     }
 
     fn resolve(&mut self, text: &[u8]) {
-        let top_lang = self.top_lang();
         let mut minors = Vec::new();
         let mut adults = Vec::new();
         let mut sexual = Vec::new();
@@ -171,7 +184,7 @@ impl Analysis {
                     }
                 }
                 Kind::MinorStrong | Kind::MinorTeen | Kind::MinorWeak | Kind::MinorSchool => {
-                    if hit.lang_only && top_lang != Some(hit.lang) {
+                    if hit.lang_only && !self.is_top_lang(hit.lang) {
                         continue;
                     }
                     let mut strength = match hit.kind {
@@ -282,7 +295,8 @@ impl Analysis {
             }
         }
         let after = hit.end + 1;
-        let next_is_space = text.get(hit.end as usize).is_some_and(|b| *b == b' ');
+        // A space, or the dot of a German or Scandinavian ordinal (`6. Klasse`).
+        let next_is_space = text.get(hit.end as usize).is_some_and(|b| *b == b' ' || *b == b'.');
         let age = |end: u32| -> Resolved {
             if value < 18 {
                 Resolved::Minor(Minor { strength: 1.0, start, end, explicit: true })
@@ -507,7 +521,7 @@ mod tests {
         assert_eq!(minor_strengths("a 12yo"), [1.0]);
         assert_eq!(minor_strengths("12 y/o"), [1.0]);
         assert_eq!(minor_strengths("twelve-year-old"), [1.0]);
-        assert_eq!(minor_strengths("niña de 12 años"), [1.0]);
+        assert_eq!(minor_strengths("niña de 12 años"), [1.0, 0.95]);
         assert_eq!(minor_strengths("ein 12-jähriges"), [1.0]);
         assert_eq!(minor_strengths("une fille de 13 ans"), [1.0, 0.3]);
         assert!(minor_strengths("hace 12 años").is_empty());

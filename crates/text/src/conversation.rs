@@ -137,7 +137,9 @@ const SEXUAL_TALK_WEIGHT: f64 = 0.5;
 pub(crate) struct TurnView<'a> {
     pub(crate) analysis: &'a Analysis,
     pub(crate) norm: &'a Normalized,
-    pub(crate) help: f64,
+    /// True if this turn's author is asking for help: what they write
+    /// describes what happened to them, not what they do.
+    pub(crate) help: bool,
 }
 
 /// The result of scoring a conversation.
@@ -178,7 +180,7 @@ pub(crate) fn score_turns(turns: &[TurnView<'_>], single: bool, findings: &mut V
         minor_context = minor_context.max(
             analysis.minors.iter().map(|m| f64::from(m.strength)).fold(0.0, f64::max),
         );
-        if view.help >= 0.5 {
+        if view.help {
             continue;
         }
         let benign_secret = analysis.has(Kind::SecrecyBenign);
@@ -225,14 +227,15 @@ pub(crate) fn score_turns(turns: &[TurnView<'_>], single: bool, findings: &mut V
         grooming *= 0.5;
     }
     if minor_context < 0.5 {
-        grooming *= 0.4;
+        grooming *= 0.6;
     } else if minor_context >= 0.9 {
         grooming = (grooming * 1.25).min(1.0);
     }
-    // A single message needs more than one stage and a minor to be grooming
-    // on its own; it is mostly caught across turns.
-    if single && (distinct < 2 || minor_context < 0.5) {
-        grooming = grooming.min(0.45);
+    // A single message needs two behavioural stages (not counting sexual
+    // talk, which is the message-level detectors' business) and a minor to
+    // be grooming on its own; grooming is mostly caught across turns.
+    if single && (first.len() < 2 || minor_context < 0.5) {
+        grooming = 0.0;
     }
     if grooming >= REPORT_FLOOR {
         let mut spans: Vec<Span> = first

@@ -5,7 +5,8 @@ use childsafe_core::{Category, Finding};
 
 use crate::{
     analysis::Analysis,
-    conversation::{ConversationScores, Turn, TurnView, score_turns},
+    conversation::{ConversationScores, Role, Turn, TurnView, score_turns},
+    score::HelpParts,
     error::Error,
     lexicon::Lexicon,
     normalize::{Normalized, normalize},
@@ -61,7 +62,7 @@ impl TextDetector {
         let analysis = Analysis::new(&self.lexicon, &norm);
         let message = score_message(&analysis, &norm, None);
         let mut findings = message.findings;
-        let view = TurnView { analysis: &analysis, norm: &norm, help: message.help };
+        let view = TurnView { analysis: &analysis, norm: &norm, help: message.help >= 0.5 };
         score_turns(std::slice::from_ref(&view), true, &mut findings);
         for list in &self.term_lists {
             list.find(&norm, None, &mut findings);
@@ -81,7 +82,7 @@ impl TextDetector {
         let norms: Vec<Normalized> = turns.iter().map(|turn| normalize(&turn.text)).collect();
         let analyses: Vec<Analysis> = norms.iter().map(|norm| Analysis::new(&self.lexicon, norm)).collect();
         let mut findings: Vec<Finding> = Vec::new();
-        let mut views = Vec::with_capacity(turns.len());
+        let mut parts = Vec::with_capacity(turns.len());
         for (idx, (norm, analysis)) in norms.iter().zip(&analyses).enumerate() {
             let message = score_message(analysis, norm, Some(idx));
             for finding in message.findings {
@@ -92,8 +93,29 @@ impl TextDetector {
                 list.find(norm, Some(idx), &mut terms);
             }
             findings.extend(terms);
-            views.push(TurnView { analysis, norm, help: message.help });
+            parts.push((message.help, message.help_parts));
         }
+        // Help-seeking across turns: a question in one turn about what an
+        // earlier turn disclosed. The roles that asked are help-seekers, and
+        // what they wrote does not count as grooming or sextortion.
+        let mut help_roles: Vec<Role> = Vec::new();
+        let merged = parts.iter().fold(HelpParts::default(), |acc, (_, p)| acc.merge(*p));
+        let conversation_help = merged.score();
+        for (turn, (help, part)) in turns.iter().zip(&parts) {
+            let asks = *help >= 0.5 || (conversation_help >= 0.5 && (part.question > 0.0 || part.disclosure > 0.0));
+            if asks && !help_roles.contains(&turn.role) {
+                help_roles.push(turn.role);
+            }
+        }
+        if conversation_help >= 0.5 && !findings.iter().any(|f| f.category == Category::HelpSeeking) {
+            findings.push(crate::score::finding(Category::HelpSeeking, conversation_help, "text.help_seeking", Vec::new()));
+        }
+        let views: Vec<TurnView<'_>> = norms
+            .iter()
+            .zip(&analyses)
+            .zip(turns)
+            .map(|((norm, analysis), turn)| TurnView { analysis, norm, help: help_roles.contains(&turn.role) })
+            .collect();
         let scores = score_turns(&views, false, &mut findings);
         ConversationReport { findings, scores }
     }

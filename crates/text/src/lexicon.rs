@@ -105,8 +105,9 @@ pub(crate) enum Stage {
 impl Kind {
     /// Core kinds take part in "longest phrase wins": a hit inside a longer
     /// core hit is dropped (`sex` inside `sex education`). Overlay kinds
-    /// (context, help, grooming, sextortion, language) never suppress or get
-    /// suppressed, so `send me a pic` is both an image request and a request.
+    /// (context, help, grooming, sextortion, language, media nouns) never
+    /// suppress or get suppressed, so `send me a pic` is both an image
+    /// request and a request, and `nude pics` both sexual and a media noun.
     pub(crate) fn is_core(self) -> bool {
         !matches!(
             self,
@@ -125,6 +126,7 @@ impl Kind {
                 | Kind::Possession
                 | Kind::Stopword
                 | Kind::Discourse
+                | Kind::IntentMedia
         )
     }
 }
@@ -370,6 +372,8 @@ impl LexiconBuilder {
                 }
                 (head, weight)
             }
+            // Disclosures are generic (`he asked me`) unless marked strong.
+            _ if kind == Kind::HelpDisclosure => (phrase, 0.5),
             _ => (phrase, 1.0),
         };
         let (phrase, prefix) = match phrase.strip_suffix('*') {

@@ -404,10 +404,11 @@ fn leet_letter(ch: char) -> Option<char> {
 }
 
 /// Words after which an apostrophe marks an elision (French and Italian
-/// `l'enfant`, `dell'età`, English `i'm`): a word break, not a dropped mark.
-const ELISIONS: [&str; 18] = [
-    "l", "d", "j", "m", "n", "s", "t", "c", "qu", "i", "y", "dell", "all", "nell", "dall", "sull",
-    "un", "quest",
+/// `l'enfant`, `dell'età`): a word break, not a dropped mark. English `i'm`
+/// is not one: it becomes `im`, which keeps `i'm a` from reading as the
+/// spaced-out letters `i m a`.
+const ELISIONS: [&str; 16] = [
+    "l", "d", "j", "m", "n", "s", "t", "c", "qu", "dell", "all", "nell", "dall", "sull", "un", "quest",
 ];
 
 /// Step 2: rewrites `units` into tokens and separator runs (in `items`),
@@ -569,7 +570,14 @@ fn process_word(units: &mut [Unit], raw_start: usize, raw_end: usize, write: &mu
         }
         let letter_before = run_start > word.start && units[run_start - 1].class == Class::Letter;
         let letter_after = idx < word.end && units[idx].class == Class::Letter;
-        let convert = letter_before && (letter_after || (idx == word.end && had_inner_leet));
+        // A single trailing digit after two letters is leet too (`nud3`);
+        // longer trailing numbers are not (`covid19`, `win10`).
+        let trailing_single = idx == word.end
+            && idx - run_start == 1
+            && run_start >= word.start + 2
+            && units[run_start - 2].class == Class::Letter
+            && matches!(units[run_start].ch, '0' | '1' | '3' | '4' | '5');
+        let convert = letter_before && (letter_after || (idx == word.end && (had_inner_leet || trailing_single)));
         if convert {
             for unit in &mut units[run_start..idx] {
                 if let Some(letter) = leet_letter(unit.ch) {
@@ -829,7 +837,8 @@ mod tests {
         assert_eq!(norm("Hi there. How are you?"), "hi there.how are you.");
         assert_eq!(norm("don't tell"), "dont tell");
         assert_eq!(norm("l'enfant"), "l enfant");
-        assert_eq!(norm("I’m 13"), "i m 13");
+        assert_eq!(norm("I’m 13"), "im 13");
+        assert_eq!(norm("I'm a"), "im a");
         assert_eq!(norm("12 y.o. girl"), "12 y o girl");
     }
 

@@ -72,6 +72,56 @@ pub(crate) struct MessageScores {
     pub(crate) findings: Vec<Finding>,
     /// Help-seeking score, for the conversation scorer.
     pub(crate) help: f64,
+    /// The help-seeking pieces, for conversation-level help-seeking.
+    pub(crate) help_parts: HelpParts,
+}
+
+/// Help-seeking evidence of one message.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct HelpParts {
+    pub(crate) question: f64,
+    pub(crate) disclosure: f64,
+    pub(crate) relevant: bool,
+    pub(crate) first_person: bool,
+}
+
+impl HelpParts {
+    /// The help-seeking score from its parts (see the module docs).
+    pub(crate) fn score(&self) -> f64 {
+        if self.question == 0.0 && self.disclosure == 0.0 {
+            return 0.0;
+        }
+        // A strong disclosure (`touched me`, `is blackmailing me`) is
+        // relevant by itself.
+        let strong_disclosure = self.disclosure >= 0.8;
+        if !self.relevant && !strong_disclosure {
+            return 0.0;
+        }
+        // Generic questions (`help me`, `is this normal`, weight below 1)
+        // count only with a disclosure; specific ones (`what should I do`,
+        // `how do I report`) count on their own, and carry their own person
+        // in pro-drop languages. A generic disclosure (`he asked me`) needs
+        // a question.
+        if self.question > 0.0 && self.disclosure > 0.0 {
+            0.95
+        } else if (strong_disclosure || self.question >= 1.0) && self.first_person {
+            0.8
+        } else if self.question >= 1.0 {
+            0.7
+        } else {
+            0.0
+        }
+    }
+
+    /// Parts of a conversation: the strongest of each, relevant if any is.
+    pub(crate) fn merge(self, other: HelpParts) -> HelpParts {
+        HelpParts {
+            question: self.question.max(other.question),
+            disclosure: self.disclosure.max(other.disclosure),
+            relevant: self.relevant || other.relevant,
+            first_person: self.first_person || other.first_person,
+        }
+    }
 }
 
 pub(crate) fn score_message(
@@ -87,13 +137,15 @@ pub(crate) fn score_message(
     let mut findings = Vec::new();
 
     let pairs = pairs(analysis);
-    let help = help_score(analysis, &pairs, text);
+    let help_parts = help_parts(analysis, &pairs, text);
+    let help = help_parts.score();
     let directive = has_direct_create(analysis, text);
 
     // Solicitation: the best pair with a request nearby.
     let mut best_solicit: Option<(f64, Pair, Hit)> = None;
+    let question = starts_with_question(text);
     for pair in &pairs {
-        let Some((intent_weight, intent)) = best_intent(analysis, pair) else {
+        let Some((intent_weight, intent)) = best_intent(analysis, pair, question, text) else {
             continue;
         };
         let mut score = pair.score * intent_weight;
@@ -185,7 +237,7 @@ pub(crate) fn score_message(
             .collect();
         findings.push(finding(Category::SexualContent, f64::from(best), "text.sexual", spans));
     }
-    MessageScores { findings, help }
+    MessageScores { findings, help, help_parts }
 }
 
 pub(crate) fn finding(category: Category, score: f64, name: &str, spans: Vec<Span>) -> Finding {
@@ -264,16 +316,41 @@ fn pairs(analysis: &Analysis) -> Vec<Pair> {
 
 /// The strongest request near a pair: create and acquire verbs anywhere in
 /// the window, media nouns only right next to it.
-fn best_intent(analysis: &Analysis, pair: &Pair) -> Option<(f64, Hit)> {
+///
+/// A sexual act (`have sex with`) is not material one can send or find: it
+/// pairs with a request only to create (`write a story where ...`); with
+/// desire it is sexualisation. A media noun does not make a request of an
+/// evaluation (`the kid in the video looks ...`) or of a question.
+fn best_intent(analysis: &Analysis, pair: &Pair, question: bool, text: &[u8]) -> Option<(f64, Hit)> {
+    let sex_kind = pair.sexual.map(|s| s.kind);
     analysis
         .near(pair.lo, pair.hi, INTENT_WINDOW, |kind| {
             matches!(kind, Kind::IntentCreate | Kind::IntentAcquire | Kind::IntentMedia)
         })
         .filter(|hit| !is_reported(analysis, hit))
         .filter_map(|hit| {
+            if sex_kind == Some(SexKind::Act) && hit.kind != Kind::IntentCreate {
+                return None;
+            }
+            // In a question, a request must be addressed to the reader
+            // (`how do I find`, `can you make`); `what laws make ...` and
+            // `what if your child sends ...` describe, they do not ask.
+            if question && !asked_in_question(hit, text) {
+                return None;
+            }
             let weight = match hit.kind {
                 Kind::IntentMedia => {
-                    if gap(hit.start, hit.end, pair.lo, pair.hi) > MEDIA_WINDOW {
+                    let inside_material = pair.material.is_some_and(|m| m.start <= hit.start && hit.end <= m.end);
+                    // An evaluating word takes a media noun only when they
+                    // touch (`sexy pics`), not across a sentence (`the kid
+                    // in the video looks ...`).
+                    let sexualising_far = sex_kind == Some(SexKind::Sexualising)
+                        && pair.sexual.is_some_and(|s| hit.start != s.end + 1);
+                    if gap(hit.start, hit.end, pair.lo, pair.hi) > MEDIA_WINDOW
+                        || question
+                        || inside_material
+                        || sexualising_far
+                    {
                         return None;
                     }
                     0.8
@@ -293,9 +370,17 @@ fn is_reported(analysis: &Analysis, hit: &Hit) -> bool {
         .any(|it| it.end <= hit.start && hit.start - it.end <= 16 && !analysis.break_between(it.end, hit.start))
 }
 
-/// A request made to the reader: at the start of a sentence, phrased in the
-/// first or second person, or right after `please` / `can you`.
+/// A request made to the reader: an order to create (unless its object is
+/// an article, a guide, a lesson: writing about the topic), a request at the
+/// start of a sentence, phrased in the first or second person, or right
+/// after `please` / `can you`.
 fn is_direct(analysis: &Analysis, hit: &Hit, text: &[u8]) -> bool {
+    if hit.kind == Kind::IntentCreate {
+        // The object right after the verb (`write a guide`, `write an essay on`).
+        return !analysis
+            .near(hit.end, hit.end + 12, 0, |kind| kind == Kind::Discourse)
+            .any(|it| it.start >= hit.end && it.start <= hit.end + 5 && !analysis.break_between(hit.end, it.start));
+    }
     let start = hit.start as usize;
     if start == 0 || text[start - 1] == b'.' || (start >= 2 && text[start - 2] == b'.') {
         return true;
@@ -352,7 +437,7 @@ fn benign_context(analysis: &Analysis, lo: u32, hi: u32) -> bool {
 }
 
 /// Help-seeking: a question or a disclosure about something relevant.
-fn help_score(analysis: &Analysis, pairs: &[Pair], text: &[u8]) -> f64 {
+fn help_parts(analysis: &Analysis, pairs: &[Pair], text: &[u8]) -> HelpParts {
     let question = analysis
         .hits
         .iter()
@@ -365,9 +450,6 @@ fn help_score(analysis: &Analysis, pairs: &[Pair], text: &[u8]) -> f64 {
         .filter(|hit| hit.kind == Kind::HelpDisclosure)
         .map(|hit| f64::from(hit.weight))
         .fold(0.0, f64::max);
-    if question == 0.0 && disclosure == 0.0 {
-        return 0.0;
-    }
     let has = |pred: fn(Kind) -> bool| analysis.hits.iter().any(|hit| pred(hit.kind));
     let media = has(|kind| kind == Kind::IntentMedia);
     let relevant = !pairs.is_empty()
@@ -385,18 +467,40 @@ fn help_score(analysis: &Analysis, pairs: &[Pair], text: &[u8]) -> f64 {
             )
         })
         || (disclosure > 0.0 && (!analysis.minors.is_empty() || media || !analysis.sexual.is_empty()));
-    if !relevant {
-        return 0.0;
-    }
     let first_person = text
         .split(|b| !b.is_ascii_alphanumeric())
         .any(|word| FIRST_PERSON.contains(&word));
-    match (question > 0.0, disclosure > 0.0) {
-        (true, true) => 0.95,
-        (_, _) if first_person => 0.8,
-        _ => 0.6,
-    }
+    HelpParts { question, disclosure, relevant, first_person }
 }
+
+/// A request verb inside a question, addressed to the reader: right after
+/// `i`, `you`, `u`, `to`, `me` or `please` (`how do i find`, `can you make`,
+/// `how to get`), or phrased with them (`where can i find`).
+fn asked_in_question(hit: &Hit, text: &[u8]) -> bool {
+    let start = hit.start as usize;
+    let phrase = std::str::from_utf8(&text[start..hit.end as usize]).unwrap_or("");
+    if phrase.split(' ').any(|word| DIRECT_TOKENS.contains(&word)) {
+        return true;
+    }
+    let before = std::str::from_utf8(&text[start.saturating_sub(12)..start]).unwrap_or("");
+    let previous = before.trim_end().rsplit([' ', '.']).next().unwrap_or("");
+    matches!(previous, "i" | "you" | "u" | "to" | "me" | "please" | "pls" | "we" | "yo" | "je" | "ich" | "eu" | "io" | "ik")
+}
+
+/// True if the message opens with a question word (`how`, `is`, `what`...).
+fn starts_with_question(text: &[u8]) -> bool {
+    let first = text
+        .split(|b| !b.is_ascii_alphanumeric())
+        .find(|word| !word.is_empty())
+        .unwrap_or(b"");
+    QUESTION_WORDS.contains(&first)
+}
+
+const QUESTION_WORDS: [&[u8]; 27] = [
+    b"how", b"what", b"why", b"is", b"are", b"should", b"does", b"do", b"when", b"which", b"can",
+    b"como", b"que", b"por", b"comment", b"pourquoi", b"est", b"wie", b"was", b"warum", b"ist",
+    b"come", b"perche", b"hoe", b"wat", b"waarom", b"quando",
+];
 
 const FIRST_PERSON: [&[u8]; 22] = [
     b"i", b"my", b"me", b"we", b"our", b"mi", b"mis", b"yo", b"mon", b"ma", b"mes", b"je", b"mein",
