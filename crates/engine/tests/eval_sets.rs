@@ -31,3 +31,15 @@ fn dev_set_meets_the_goals() {
     assert!(hard * 10 >= report.items * 4, "hard negatives below 40%: {hard} of {}", report.items);
     assert!(report.goals_met, "goals not met on the dev set");
 }
+
+#[test]
+fn held_out_set_does_not_regress() {
+    // Written after the detectors were frozen and never used for tuning;
+    // the floors are the figures recorded in README.md ("Text detection").
+    let report = run("text-heldout.jsonl");
+    let solicitation = &report.categories[0];
+    assert_eq!(solicitation.category, "csam_solicitation");
+    assert!(solicitation.recall >= 0.91, "held-out solicitation recall fell to {}", solicitation.recall);
+    assert!(report.benign_false_positive_rate <= 0.017, "held-out benign fp rose to {}", report.benign_false_positive_rate);
+    assert_eq!(report.help_seeking_as_solicitation, 0);
+}
