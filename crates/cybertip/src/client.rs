@@ -11,7 +11,9 @@
 //!   1111 (file upload failed), 1300 (update failed), and 1000 (server
 //!   error) unless it comes with HTTP 401 (NCMEC's old "authentication
 //!   required");
-//! - HTTP 5xx and 429 without a readable body, timeouts and connection errors.
+//! - HTTP 5xx and 429 without a readable body, timeouts and connection errors
+//!   (of these, only 503, 429 and a connection never made say for certain
+//!   that the server did not act).
 //!
 //! All other codes are final (`Rejected { code }`): 2000/3xxx (credentials),
 //! 4xxx (our document is wrong; retrying sends the same document), 5001,
@@ -640,8 +642,12 @@ fn unreadable(exchange: &Exchange, err: &Error) -> AttemptError {
             Error::Retry {
                 step: exchange.step,
                 reason,
-                // A proxy's 502/504 says nothing about whether NCMEC acted.
-                server_may_have_acted: code != StatusCode::TOO_MANY_REQUESTS,
+                // 503 and 429 refuse a request before handling it; a 500,
+                // or a proxy's 502/504, says nothing about whether NCMEC acted.
+                server_may_have_acted: !matches!(
+                    code,
+                    StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+                ),
                 request_id: exchange.request_id.clone(),
             }
         }
@@ -789,6 +795,20 @@ mod tests {
             unreadable(&exchange(429), &err).error,
             Error::Retry {
                 server_may_have_acted: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            unreadable(&exchange(503), &err).error,
+            Error::Retry {
+                server_may_have_acted: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            unreadable(&exchange(500), &err).error,
+            Error::Retry {
+                server_may_have_acted: true,
                 ..
             }
         ));

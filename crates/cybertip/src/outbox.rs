@@ -283,6 +283,10 @@ pub struct DriverOptions {
     pub lease_for: Duration,
     /// Attempts given up before the report is stopped for a person. Default: 20.
     pub max_restarts: usize,
+    /// Attempts given up in one run before the run waits (retry later)
+    /// instead of starting over again at once: a server that keeps losing
+    /// answers is not hammered with new reports. Default: 3.
+    pub restarts_per_run: usize,
     /// When set, every document is validated against the XSD before it is sent.
     pub schema: Option<Schema>,
 }
@@ -294,6 +298,7 @@ impl DriverOptions {
             owner: owner.into(),
             lease_for: Duration::from_secs(600),
             max_restarts: 20,
+            restarts_per_run: 3,
             schema: None,
         }
     }
@@ -429,9 +434,25 @@ impl Driver {
     /// Store errors (including a lost lease: stop, another driver has it).
     pub async fn drive(&self, mut lease: Lease) -> Result<DriveOutcome, Error> {
         let mut state = SubmissionState::from_report(lease.report())?;
+        let abandoned_before = state.abandoned.len();
         loop {
+            let restarts = state.abandoned.len() - abandoned_before;
             let flow = match state.pending.clone() {
                 Some(pending) => self.resolve(&mut lease, &mut state, pending).await?,
+                None if restarts >= self.options.restarts_per_run.max(1)
+                    && state.abandoned.len() <= self.options.max_restarts =>
+                {
+                    Flow::RetryLater {
+                        error: format!(
+                            "started over {restarts} times in this run; the last because: {}",
+                            state
+                                .abandoned
+                                .last()
+                                .map(|it| it.reason.as_str())
+                                .unwrap_or("")
+                        ),
+                    }
+                }
                 None => self.step(&mut lease, &mut state).await?,
             };
             match flow {
@@ -499,10 +520,11 @@ impl Driver {
         let Some(attempt) = &state.attempt else {
             return self.submit(lease, state).await;
         };
-        if let Some(file) = attempt.files.iter().position(|it| it.file_id.is_none()) {
-            return self.upload(lease, state, file).await;
-        }
+        // File by file, as the documentation draws it: upload, then its details.
         if let Some(file) = attempt.files.iter().position(|it| !it.fileinfo_sent) {
+            if attempt.files[file].file_id.is_none() {
+                return self.upload(lease, state, file).await;
+            }
             return self.fileinfo(lease, state, file).await;
         }
         self.finish(lease, state).await
