@@ -737,7 +737,8 @@ fn decode_block(
             if s > 11 {
                 return Err(corrupt("bad dc magnitude"));
             }
-            *predictor += reader.receive_extend(s);
+            // Wrapping: a hostile file can sum diffs past i32 over a million blocks.
+            *predictor = predictor.wrapping_add(reader.receive_extend(s));
             Ok(*predictor << low)
         }
         Mode::Sequential => {
@@ -746,7 +747,8 @@ fn decode_block(
             if s > 11 {
                 return Err(corrupt("bad dc magnitude"));
             }
-            *predictor += reader.receive_extend(s);
+            // Wrapping: a hostile file can sum diffs past i32 over a million blocks.
+            *predictor = predictor.wrapping_add(reader.receive_extend(s));
             let ac = ac_table.ok_or_else(|| corrupt("missing ac huffman table"))?;
             let mut k = 1;
             while k < 64 {
