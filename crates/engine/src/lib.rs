@@ -26,6 +26,7 @@
 pub mod config;
 mod error;
 pub mod eval;
+mod ingest;
 pub mod stream;
 
 use std::sync::{
@@ -41,6 +42,7 @@ use childsafe_text::{
 };
 
 pub use crate::error::Error;
+pub use crate::ingest::{IngestSample, UNDECODABLE_FAILURE};
 
 /// What is being checked.
 #[derive(Clone, Copy, Debug)]
