@@ -33,6 +33,8 @@
 
 pub mod check;
 mod config;
+#[cfg(feature = "engine")]
+mod engine;
 mod error;
 mod failpoint;
 mod formats;
@@ -46,6 +48,8 @@ pub mod source;
 pub mod summary;
 mod tar;
 
+#[cfg(feature = "engine")]
+pub use crate::engine::EngineChecker;
 pub use crate::{
     config::ReadConfig,
     error::{Error, Result},
