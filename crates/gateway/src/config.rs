@@ -27,9 +27,19 @@ pub struct GatewayConfig {
     /// A policy file layered over the built-in policy. Default: none (built-in).
     #[serde(default)]
     pub policy_file: Option<PathBuf>,
-    /// Directory of hash banks. Default: none (no image matching).
+    /// The engine's config file (extra lexicons, operator term lists, remote
+    /// classifiers, account risk). Default: none (built-in detectors only).
+    #[serde(default)]
+    pub engine_config: Option<PathBuf>,
+    /// Directory of hash banks. Default: none. Inline images are hashed for
+    /// incidents; until the engine matches input images against banks, an
+    /// inline image counts as a failed required check (`image.unmatched`),
+    /// so the input surface's fail mode decides (closed by default).
     #[serde(default)]
     pub banks_dir: Option<PathBuf>,
+    /// Let inline images through unmatched instead of failing closed. Default: false.
+    #[serde(default)]
+    pub allow_unmatched_images: bool,
     /// Model APIs, by name.
     #[serde(default)]
     pub upstreams: BTreeMap<String, UpstreamConfig>,
@@ -107,14 +117,15 @@ pub struct ProxyConfig {
     /// Upstream for passed-through paths. Default: the OpenAI upstream.
     #[serde(default)]
     pub other_upstream: Option<String>,
-    /// Remote image URLs: `pass` (forwarded unfetched; the URL is still checked
-    /// against URL lists), `refuse`, or `fetch_allowlisted` (hosts in
-    /// `remote_image_allowlist` are fetched and hashed, others refused).
-    /// Default: `pass`. Fetching arbitrary URLs would let clients make the
-    /// gateway request internal addresses (server-side request forgery).
+    /// Remote image URLs: `pass` (forwarded unfetched and counted), `refuse`,
+    /// or `allowlisted` (only URLs on `remote_image_allowlist` hosts are
+    /// forwarded; others are refused). Default: `pass`. The gateway never
+    /// fetches image URLs itself: fetching what clients name would let them
+    /// make it request internal addresses (server-side request forgery), so
+    /// remote images are not hashed against the banks.
     #[serde(default)]
     pub remote_images: RemoteImages,
-    /// Hosts whose images may be fetched. Default: none.
+    /// Hosts accepted by `allowlisted` (https only). Default: none.
     #[serde(default)]
     pub remote_image_allowlist: Vec<String>,
     /// How help-seeking requests that the policy allows get their resources:
@@ -159,8 +170,8 @@ pub enum RemoteImages {
     Pass,
     /// Refuse requests that carry remote image URLs.
     Refuse,
-    /// Fetch and hash allowlisted hosts; refuse others.
-    FetchAllowlisted,
+    /// Forward URLs on allowlisted https hosts; refuse others.
+    Allowlisted,
 }
 
 /// How support resources reach a help-seeking user.
@@ -779,6 +790,32 @@ base_url = "http://127.0.0.1:9001"
         check(
             "[rollout]\nprotocol = \"openai\"\ncandidate_upstream = \"anthropic\"\nstages = [{ name = \"a\", percent = 5.0 }]\nthresholds = { csam = 1.0 }\n",
             "rollout.thresholds.csam: expected a category name or `any`",
+        );
+    }
+
+    #[test]
+    fn the_example_config_parses_and_matches_the_defaults() {
+        let example =
+            GatewayConfig::from_toml(include_str!("../../../examples/gateway.toml")).unwrap();
+        let minimal = GatewayConfig::from_toml(MINIMAL).unwrap();
+        assert_eq!(example.listen, minimal.listen);
+        assert_eq!(example.limits.max_body_bytes, minimal.limits.max_body_bytes);
+        assert_eq!(
+            example.limits.stream_window_bytes,
+            minimal.limits.stream_window_bytes
+        );
+        assert_eq!(
+            example.enforcement.user_ladder,
+            minimal.enforcement.user_ladder
+        );
+        assert_eq!(
+            example.enforcement.appeal_instructions,
+            minimal.enforcement.appeal_instructions
+        );
+        assert_eq!(example.store.url, minimal.store.url);
+        assert_eq!(
+            example.tenants[0].api_key_sha256[0],
+            hash_secret("example-key")
         );
     }
 

@@ -37,6 +37,7 @@ pub mod anthropic;
 pub mod config;
 pub mod content;
 pub mod enforcement;
+pub mod engine;
 pub mod error;
 pub mod inspect;
 pub mod ledger;

@@ -313,9 +313,9 @@ async fn handle_inner(
                 metrics::counter!(UNCHECKED_IMAGE_URLS)
                     .increment(parsed.input.image_urls.len() as u64);
             }
-            RemoteImages::Refuse | RemoteImages::FetchAllowlisted => {
+            RemoteImages::Refuse | RemoteImages::Allowlisted => {
                 let allowed =
-                    state.config.proxy.remote_images == RemoteImages::FetchAllowlisted
+                    state.config.proxy.remote_images == RemoteImages::Allowlisted
                         && parsed.input.image_urls.iter().all(|url| {
                             host_allowed(url, &state.config.proxy.remote_image_allowlist)
                         });

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Gateway overhead: the fake upstream alone, then the gateway (real engine,
+# built-in detectors) in front of it, in the same run, at 64 connections,
+# with a 2 KB OpenAI Chat Completions request; then memory over a soak.
+#
+#   bench/gateway.sh            # 30 s per load run, 10 minute soak
+#   SHORT=1 bench/gateway.sh    # 10 s per load run, 60 s soak
+#
+# Needs wrk (apt-get install wrk). Prints a table and keeps the raw wrk
+# output in bench/results/. Every address is 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUN_SECS=${RUN_SECS:-30}
+SOAK_SECS=${SOAK_SECS:-600}
+if [ -n "${SHORT:-}" ]; then RUN_SECS=10; SOAK_SECS=60; fi
+CONNS=${CONNS:-64}
+UP_PORT=${UP_PORT:-18081}
+GW_PORT=${GW_PORT:-18080}
+OUT=bench/results
+mkdir -p "$OUT"
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 2; }
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
+cargo build --release -q -p childsafe-gateway --example bench_server
+SERVER="$CARGO_TARGET_DIR/release/examples/bench_server"
+
+"$SERVER" "$UP_PORT" "$GW_PORT" &
+PID=$!
+trap 'kill $PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$GW_PORT/healthz" >/dev/null && break; sleep 0.1; done
+
+# A benign 2 KB prompt (about 2,000 bytes of ordinary text).
+PROMPT=$(python3 -c 'print(("Please summarise the history of the printing press and its effect on literacy in Europe. " * 23)[:2000])')
+BODY=$(python3 -c 'import json,sys; print(json.dumps({"model":"bench","messages":[{"role":"user","content":sys.argv[1]}]}))' "$PROMPT")
+LUA=$(mktemp)
+cat > "$LUA" <<LUAEOF
+wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+wrk.body = [[$BODY]]
+LUAEOF
+
+run() { # name url
+  wrk -t2 -c"$CONNS" -d"${RUN_SECS}s" --latency -s "$LUA" "$2" > "$OUT/gateway-$STAMP-$1.txt"
+}
+# Warm both paths, then measure: upstream alone, gateway, upstream alone again.
+wrk -t2 -c"$CONNS" -d3s -s "$LUA" "http://127.0.0.1:$UP_PORT/v1/chat/completions" >/dev/null
+wrk -t2 -c"$CONNS" -d3s -s "$LUA" "http://127.0.0.1:$GW_PORT/v1/chat/completions" >/dev/null
+run direct "http://127.0.0.1:$UP_PORT/v1/chat/completions"
+run gateway "http://127.0.0.1:$GW_PORT/v1/chat/completions"
+
+field() { # file percentile -> value in ms
+  awk -v p="$2" '$1==p {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' "$1"
+}
+rps() { awk '/Requests\/sec/ {print $2}' "$1"; }
+errors() { awk '/Non-2xx|Socket errors/ {print}' "$1"; }
+D="$OUT/gateway-$STAMP-direct.txt"; G="$OUT/gateway-$STAMP-gateway.txt"
+printf '\n%-22s %10s %10s %12s\n' "" "p50 ms" "p99 ms" "requests/s"
+printf '%-22s %10s %10s %12s\n' "upstream alone" "$(field "$D" 50%)" "$(field "$D" 99%)" "$(rps "$D")"
+printf '%-22s %10s %10s %12s\n' "through the gateway" "$(field "$G" 50%)" "$(field "$G" 99%)" "$(rps "$G")"
+awk -v a="$(field "$D" 50%)" -v b="$(field "$G" 50%)" -v c="$(field "$D" 99%)" -v d="$(field "$G" 99%)" \
+  'BEGIN {printf "%-22s %10.3f %10.3f\n", "added by the gateway", b-a, d-c}'
+errors "$D"; errors "$G"
+
+# Soak: the gateway under load; resident memory every 10 s.
+echo
+echo "soak: ${SOAK_SECS}s at $CONNS connections through the gateway; RSS every 10 s (KiB)"
+wrk -t2 -c"$CONNS" -d"${SOAK_SECS}s" -s "$LUA" "http://127.0.0.1:$GW_PORT/v1/chat/completions" > "$OUT/gateway-$STAMP-soak.txt" &
+WRK=$!
+SAMPLES=()
+while kill -0 $WRK 2>/dev/null; do
+  SAMPLES+=("$(awk '/VmRSS/ {print $2}' /proc/$PID/status)")
+  sleep 10
+done
+echo "${SAMPLES[*]}" | tee "$OUT/gateway-$STAMP-rss.txt"
+echo "${SAMPLES[*]}" | tr ' ' '\n' | awk 'NF {n++; v[n]=$1; if ($1>max) max=$1} END {
+  if (n < 2) exit; half=int(n/2); a=0; b=0;
+  for (i=1;i<=half;i++) a+=v[i]; for (i=n-half+1;i<=n;i++) b+=v[i];
+  printf "rss first half avg %d KiB, second half avg %d KiB, max %d KiB, growth %.1f%%\n", a/half, b/half, max, (b-a)*100/a }'
+rps "$OUT/gateway-$STAMP-soak.txt" | sed 's/^/soak requests\/s: /'
+rm -f "$LUA"
