@@ -144,7 +144,10 @@ impl EngineConfig {
     /// # Errors
     /// TOML syntax errors and unknown keys, with the key.
     pub fn from_toml(file: &str, text: &str) -> Result<EngineConfig, Error> {
-        toml::from_str(text).map_err(|err| Error::Config { file: file.to_owned(), reason: err.to_string() })
+        toml::from_str(text).map_err(|err| Error::Config {
+            file: file.to_owned(),
+            reason: err.to_string(),
+        })
     }
 
     /// Builds the engine. `read` reads a file named in the config (relative
@@ -161,17 +164,23 @@ impl EngineConfig {
     ) -> Result<Engine, Error> {
         let mut lexicon = LexiconBuilder::with_built_ins()?;
         for path in &self.text.lexicons {
-            let text = read(Path::new(path)).map_err(|err| Error::Read { path: path.clone(), reason: err.to_string() })?;
+            let text = read(Path::new(path)).map_err(|err| Error::Read {
+                path: path.clone(),
+                reason: err.to_string(),
+            })?;
             lexicon.add_file(path, &text)?;
         }
         let mut detector = TextDetector::new(lexicon.build()?);
         for list in &self.text.term_lists {
-            let text = read(Path::new(&list.path))
-                .map_err(|err| Error::Read { path: list.path.clone(), reason: err.to_string() })?;
+            let text = read(Path::new(&list.path)).map_err(|err| Error::Read {
+                path: list.path.clone(),
+                reason: err.to_string(),
+            })?;
             let name = list.name.clone().unwrap_or_else(|| {
-                Path::new(&list.path)
-                    .file_stem()
-                    .map_or_else(|| list.path.clone(), |stem| stem.to_string_lossy().into_owned())
+                Path::new(&list.path).file_stem().map_or_else(
+                    || list.path.clone(),
+                    |stem| stem.to_string_lossy().into_owned(),
+                )
             });
             let score = list.score.unwrap_or(0.9);
             if !(0.0..=1.0).contains(&score) {
@@ -189,7 +198,10 @@ impl EngineConfig {
                 ClassifierKind::LlamaGuard => "llama_guard",
                 ClassifierKind::OpenaiModeration => "openai_moderation",
             };
-            let name = config.name.clone().unwrap_or_else(|| default_name.to_owned());
+            let name = config
+                .name
+                .clone()
+                .unwrap_or_else(|| default_name.to_owned());
             let mut remote = RemoteConfig::new(&name, &config.base_url, &config.model);
             if let Some(var) = &config.api_key_env {
                 remote.api_key = Some(env(var).ok_or_else(|| Error::Config {
@@ -217,7 +229,9 @@ impl EngineConfig {
                         Some(other) => {
                             return Err(Error::Config {
                                 file: name,
-                                reason: format!("classifiers.template: expected \"server\" or \"client\", got {other:?}"),
+                                reason: format!(
+                                    "classifiers.template: expected \"server\" or \"client\", got {other:?}"
+                                ),
                             });
                         }
                     };

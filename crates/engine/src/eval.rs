@@ -70,21 +70,30 @@ pub fn parse_items(text: &str) -> Result<Vec<EvalItem>, EvalLineError> {
         if line.trim().is_empty() {
             continue;
         }
-        let err = |reason: String| EvalLineError { line: idx + 1, reason };
+        let err = |reason: String| EvalLineError {
+            line: idx + 1,
+            reason,
+        };
         let item = parse_line(line).map_err(|e| err(e.to_string()))?;
         if item.labels.is_empty() {
-            return Err(err("labels: expected at least one label, got none".to_owned()));
+            return Err(err(
+                "labels: expected at least one label, got none".to_owned()
+            ));
         }
         let mut labels = Vec::new();
         for label in &item.labels {
             if label == BENIGN {
                 continue;
             }
-            let category: Category = label
-                .parse()
-                .map_err(|_| err(format!("labels: expected a category name or \"benign\", got an unknown label {label:?}")))?;
+            let category: Category = label.parse().map_err(|_| {
+                err(format!(
+                    "labels: expected a category name or \"benign\", got an unknown label {label:?}"
+                ))
+            })?;
             if !EVAL_CATEGORIES.contains(&category) {
-                return Err(err(format!("labels: expected one of the evaluated categories, got {category}")));
+                return Err(err(format!(
+                    "labels: expected one of the evaluated categories, got {category}"
+                )));
             }
             labels.push(category);
         }
@@ -189,9 +198,15 @@ pub fn evaluate(engine: &Engine, items: &[EvalItem]) -> EvalReport {
         .map(|item| {
             let decision = match &item.content {
                 InputContent::Text(text) => engine.check_text(Surface::Input, text),
-                InputContent::Conversation(turns) => engine.check_conversation_builtin(Surface::Conversation, turns, None),
+                InputContent::Conversation(turns) => {
+                    engine.check_conversation_builtin(Surface::Conversation, turns, None)
+                }
             };
-            decision.categories.into_iter().filter(|c| EVAL_CATEGORIES.contains(c)).collect()
+            decision
+                .categories
+                .into_iter()
+                .filter(|c| EVAL_CATEGORIES.contains(c))
+                .collect()
         })
         .collect();
     report(items, &predictions)
@@ -199,7 +214,10 @@ pub fn evaluate(engine: &Engine, items: &[EvalItem]) -> EvalReport {
 
 /// Builds the report from items and their predicted categories.
 pub fn report(items: &[EvalItem], predictions: &[Vec<Category>]) -> EvalReport {
-    let mut res = EvalReport { items: items.len(), ..EvalReport::default() };
+    let mut res = EvalReport {
+        items: items.len(),
+        ..EvalReport::default()
+    };
     let name = |labels: &[Category]| -> Vec<String> {
         if labels.is_empty() {
             vec![BENIGN.to_owned()]
@@ -213,7 +231,10 @@ pub fn report(items: &[EvalItem], predictions: &[Vec<Category>]) -> EvalReport {
         }
     }
     for category in EVAL_CATEGORIES {
-        let mut metrics = CategoryMetrics { category: category.as_str().to_owned(), ..CategoryMetrics::default() };
+        let mut metrics = CategoryMetrics {
+            category: category.as_str().to_owned(),
+            ..CategoryMetrics::default()
+        };
         for (item, predicted) in items.iter().zip(predictions) {
             let labelled = item.labels.contains(&category);
             let flagged = predicted.contains(&category);
@@ -225,9 +246,17 @@ pub fn report(items: &[EvalItem], predictions: &[Vec<Category>]) -> EvalReport {
                 (false, false) => {}
             }
         }
-        let (tp, fp, fne) = (metrics.true_positives as f64, metrics.false_positives as f64, metrics.false_negatives as f64);
+        let (tp, fp, fne) = (
+            metrics.true_positives as f64,
+            metrics.false_positives as f64,
+            metrics.false_negatives as f64,
+        );
         metrics.precision = if tp + fp == 0.0 { 1.0 } else { tp / (tp + fp) };
-        metrics.recall = if tp + fne == 0.0 { 1.0 } else { tp / (tp + fne) };
+        metrics.recall = if tp + fne == 0.0 {
+            1.0
+        } else {
+            tp / (tp + fne)
+        };
         metrics.f1 = if metrics.precision + metrics.recall == 0.0 {
             0.0
         } else {
@@ -243,7 +272,9 @@ pub fn report(items: &[EvalItem], predictions: &[Vec<Category>]) -> EvalReport {
             res.benign += 1;
             res.benign_flagged += usize::from(abuse);
         }
-        if item.labels.contains(&Category::HelpSeeking) && predicted.contains(&Category::CsamSolicitation) {
+        if item.labels.contains(&Category::HelpSeeking)
+            && predicted.contains(&Category::CsamSolicitation)
+        {
             res.help_seeking_as_solicitation += 1;
         }
         let truth = item.labels.first().map_or(BENIGN, |c| c.as_str());
@@ -252,18 +283,26 @@ pub fn report(items: &[EvalItem], predictions: &[Vec<Category>]) -> EvalReport {
         } else {
             predicted.first().map_or(BENIGN, |c| c.as_str()).to_owned()
         };
-        *res.confusion.entry(truth.to_owned()).or_default().entry(primary).or_default() += 1;
+        *res.confusion
+            .entry(truth.to_owned())
+            .or_default()
+            .entry(primary)
+            .or_default() += 1;
         let mut sorted_labels = item.labels.clone();
         sorted_labels.sort();
         let exact = sorted_labels == *predicted;
         let lang = languages
             .entry(item.lang.clone())
-            .or_insert_with(|| LanguageMetrics { lang: item.lang.clone(), ..LanguageMetrics::default() });
+            .or_insert_with(|| LanguageMetrics {
+                lang: item.lang.clone(),
+                ..LanguageMetrics::default()
+            });
         lang.items += 1;
         lang.exact += usize::from(exact);
         if item.labels.contains(&Category::CsamSolicitation) {
             lang.solicitation += 1;
-            lang.solicitation_recall += f64::from(u8::from(predicted.contains(&Category::CsamSolicitation)));
+            lang.solicitation_recall +=
+                f64::from(u8::from(predicted.contains(&Category::CsamSolicitation)));
         }
         if benign {
             lang.benign += 1;
@@ -280,7 +319,11 @@ pub fn report(items: &[EvalItem], predictions: &[Vec<Category>]) -> EvalReport {
     }
     for lang in languages.values_mut() {
         lang.accuracy = ratio(lang.exact, lang.items);
-        lang.solicitation_recall = if lang.solicitation == 0 { 1.0 } else { lang.solicitation_recall / lang.solicitation as f64 };
+        lang.solicitation_recall = if lang.solicitation == 0 {
+            1.0
+        } else {
+            lang.solicitation_recall / lang.solicitation as f64
+        };
     }
     res.languages = languages.into_values().collect();
     res.benign_false_positive_rate = ratio(res.benign_flagged, res.benign);
@@ -296,21 +339,45 @@ pub fn report(items: &[EvalItem], predictions: &[Vec<Category>]) -> EvalReport {
 }
 
 fn ratio(part: usize, whole: usize) -> f64 {
-    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
 }
 
 impl EvalReport {
     /// The report as a readable table.
     pub fn to_table(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "items: {}  ({})", self.items, self.label_counts.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
+        let _ = writeln!(
+            out,
+            "items: {}  ({})",
+            self.items,
+            self.label_counts
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         let _ = writeln!(out);
-        let _ = writeln!(out, "{:<22} {:>7} {:>5} {:>5} {:>5} {:>9} {:>7} {:>6}", "category", "support", "tp", "fp", "fn", "precision", "recall", "f1");
+        let _ = writeln!(
+            out,
+            "{:<22} {:>7} {:>5} {:>5} {:>5} {:>9} {:>7} {:>6}",
+            "category", "support", "tp", "fp", "fn", "precision", "recall", "f1"
+        );
         for m in &self.categories {
             let _ = writeln!(
                 out,
                 "{:<22} {:>7} {:>5} {:>5} {:>5} {:>9.3} {:>7.3} {:>6.3}",
-                m.category, m.support, m.true_positives, m.false_positives, m.false_negatives, m.precision, m.recall, m.f1
+                m.category,
+                m.support,
+                m.true_positives,
+                m.false_positives,
+                m.false_negatives,
+                m.precision,
+                m.recall,
+                m.f1
             );
         }
         let _ = writeln!(out);
@@ -319,17 +386,36 @@ impl EvalReport {
             "benign false-positive rate: {:.4} ({} of {})",
             self.benign_false_positive_rate, self.benign_flagged, self.benign
         );
-        let _ = writeln!(out, "help-seeking read as solicitation: {}", self.help_seeking_as_solicitation);
+        let _ = writeln!(
+            out,
+            "help-seeking read as solicitation: {}",
+            self.help_seeking_as_solicitation
+        );
         let _ = writeln!(out);
-        let names: Vec<&str> = EVAL_CATEGORIES.iter().map(|c| c.as_str()).chain([BENIGN]).collect();
-        let short = |name: &str| -> String { name.split('_').map(|w| &w[..w.len().min(4)]).collect::<Vec<_>>().join("_") };
-        let _ = write!(out, "confusion (rows: labelled, columns: predicted)\n{:<22}", "");
+        let names: Vec<&str> = EVAL_CATEGORIES
+            .iter()
+            .map(|c| c.as_str())
+            .chain([BENIGN])
+            .collect();
+        let short = |name: &str| -> String {
+            name.split('_')
+                .map(|w| &w[..w.len().min(4)])
+                .collect::<Vec<_>>()
+                .join("_")
+        };
+        let _ = write!(
+            out,
+            "confusion (rows: labelled, columns: predicted)\n{:<22}",
+            ""
+        );
         for name in &names {
             let _ = write!(out, " {:>9}", short(name));
         }
         let _ = writeln!(out);
         for truth in &names {
-            let Some(row) = self.confusion.get(*truth) else { continue };
+            let Some(row) = self.confusion.get(*truth) else {
+                continue;
+            };
             let _ = write!(out, "{truth:<22}");
             for name in &names {
                 let _ = write!(out, " {:>9}", row.get(*name).copied().unwrap_or(0));
@@ -337,12 +423,21 @@ impl EvalReport {
             let _ = writeln!(out);
         }
         let _ = writeln!(out);
-        let _ = writeln!(out, "{:<6} {:>6} {:>9} {:>12} {:>14}", "lang", "items", "accuracy", "solicit rec", "benign fp");
+        let _ = writeln!(
+            out,
+            "{:<6} {:>6} {:>9} {:>12} {:>14}",
+            "lang", "items", "accuracy", "solicit rec", "benign fp"
+        );
         for lang in &self.languages {
             let _ = writeln!(
                 out,
                 "{:<6} {:>6} {:>9.3} {:>12.3} {:>8} of {:<3}",
-                lang.lang, lang.items, lang.accuracy, lang.solicitation_recall, lang.benign_flagged, lang.benign
+                lang.lang,
+                lang.items,
+                lang.accuracy,
+                lang.solicitation_recall,
+                lang.benign_flagged,
+                lang.benign
             );
         }
         let _ = writeln!(out);

@@ -72,7 +72,12 @@ pub enum RawLine {
 impl<R: BufRead> LineReader<R> {
     /// A reader with a line limit.
     pub fn new(reader: R, max_bytes: usize) -> LineReader<R> {
-        LineReader { reader, max_bytes, line: 0, buf: Vec::new() }
+        LineReader {
+            reader,
+            max_bytes,
+            line: 0,
+            buf: Vec::new(),
+        }
     }
 
     /// The next line, or `None` at the end.
@@ -108,7 +113,10 @@ impl<R: BufRead> LineReader<R> {
         }
         self.line += 1;
         if total > self.max_bytes {
-            return Ok(Some(RawLine::TooLong { number: self.line, bytes: total }));
+            return Ok(Some(RawLine::TooLong {
+                number: self.line,
+                bytes: total,
+            }));
         }
         if self.buf.last() == Some(&b'\r') {
             self.buf.pop();
@@ -117,7 +125,11 @@ impl<R: BufRead> LineReader<R> {
             Ok(text) => (text.to_owned(), false),
             Err(_) => (String::from_utf8_lossy(&self.buf).into_owned(), true),
         };
-        Ok(Some(RawLine::Line { number: self.line, text, lossy }))
+        Ok(Some(RawLine::Line {
+            number: self.line,
+            text,
+            lossy,
+        }))
     }
 }
 
@@ -126,7 +138,9 @@ impl Engine {
     pub fn check_item(&self, surface: Surface, item: &InputItem) -> Decision {
         match &item.content {
             InputContent::Text(text) => self.check_text(surface, text),
-            InputContent::Conversation(turns) => self.check_conversation_builtin(surface, turns, None),
+            InputContent::Conversation(turns) => {
+                self.check_conversation_builtin(surface, turns, None)
+            }
         }
     }
 
@@ -134,7 +148,9 @@ impl Engine {
     pub async fn check_item_remote(&self, surface: Surface, item: &InputItem) -> Decision {
         match &item.content {
             InputContent::Text(text) => self.check(surface, Content::Text(text)).await,
-            InputContent::Conversation(turns) => self.check(surface, Content::Conversation(turns)).await,
+            InputContent::Conversation(turns) => {
+                self.check(surface, Content::Conversation(turns)).await
+            }
         }
     }
 }
@@ -158,18 +174,34 @@ pub fn classify_stream<R: BufRead>(
                 line: number,
                 id: None,
                 lossy: false,
-                result: Err(format!("line: expected at most {max_line_bytes} bytes, got {bytes}")),
+                result: Err(format!(
+                    "line: expected at most {max_line_bytes} bytes, got {bytes}"
+                )),
             },
             RawLine::Line { text, .. } if text.trim().is_empty() => {
                 summary.blank += 1;
                 continue;
             }
-            RawLine::Line { number, text, lossy } => match parse_line(&text) {
+            RawLine::Line {
+                number,
+                text,
+                lossy,
+            } => match parse_line(&text) {
                 Ok(item) => {
                     let decision = judge(&item);
-                    LineOutcome { line: number, id: item.id, lossy, result: Ok(decision) }
+                    LineOutcome {
+                        line: number,
+                        id: item.id,
+                        lossy,
+                        result: Ok(decision),
+                    }
                 }
-                Err(err) => LineOutcome { line: number, id: None, lossy, result: Err(err.to_string()) },
+                Err(err) => LineOutcome {
+                    line: number,
+                    id: None,
+                    lossy,
+                    result: Err(err.to_string()),
+                },
             },
         };
         summary.lossy += usize::from(outcome.lossy);
@@ -193,9 +225,23 @@ mod tests {
     fn long_lines_are_skipped_and_counted_and_the_rest_read() {
         let data = format!("short\n{}\nafter\n", "x".repeat(100));
         let mut reader = LineReader::new(data.as_bytes(), 10);
-        assert!(matches!(reader.next_line().unwrap(), Some(RawLine::Line { number: 1, .. })));
-        assert!(matches!(reader.next_line().unwrap(), Some(RawLine::TooLong { number: 2, bytes: 100 })));
-        let Some(RawLine::Line { number: 3, text, lossy: false }) = reader.next_line().unwrap() else {
+        assert!(matches!(
+            reader.next_line().unwrap(),
+            Some(RawLine::Line { number: 1, .. })
+        ));
+        assert!(matches!(
+            reader.next_line().unwrap(),
+            Some(RawLine::TooLong {
+                number: 2,
+                bytes: 100
+            })
+        ));
+        let Some(RawLine::Line {
+            number: 3,
+            text,
+            lossy: false,
+        }) = reader.next_line().unwrap()
+        else {
             panic!("third line expected");
         };
         assert_eq!(text, "after");
@@ -207,7 +253,10 @@ mod tests {
         let data: &[u8] = b"ok\n\xff\xfe bad\r\n";
         let mut reader = LineReader::new(data, 100);
         reader.next_line().unwrap();
-        let Some(RawLine::Line { text, lossy: true, .. }) = reader.next_line().unwrap() else {
+        let Some(RawLine::Line {
+            text, lossy: true, ..
+        }) = reader.next_line().unwrap()
+        else {
             panic!("lossy line expected");
         };
         assert_eq!(text, "\u{fffd}\u{fffd} bad");

@@ -28,27 +28,43 @@ impl Classifier for Fixed {
         self.name
     }
 
-    fn classify<'a>(&'a self, _turns: &'a [Turn], target: Target) -> BoxFuture<'a, Result<Vec<Finding>, Error>> {
+    fn classify<'a>(
+        &'a self,
+        _turns: &'a [Turn],
+        target: Target,
+    ) -> BoxFuture<'a, Result<Vec<Finding>, Error>> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         Box::pin(async move {
             match self.answer {
-                None => Err(Error::Classifier { classifier: self.name.to_owned(), reason: "http 503".to_owned() }),
-                Some(score) if score > 0.0 => {
-                    Ok(vec![Finding::new(target.exploitation_category(), score, FindingSource::classifier(self.name))])
-                }
+                None => Err(Error::Classifier {
+                    classifier: self.name.to_owned(),
+                    reason: "http 503".to_owned(),
+                }),
+                Some(score) if score > 0.0 => Ok(vec![Finding::new(
+                    target.exploitation_category(),
+                    score,
+                    FindingSource::classifier(self.name),
+                )]),
                 Some(_) => Ok(Vec::new()),
             }
         })
     }
 
     fn counters(&self) -> CounterSnapshot {
-        CounterSnapshot { requests: self.calls.load(Ordering::Relaxed), ..CounterSnapshot::default() }
+        CounterSnapshot {
+            requests: self.calls.load(Ordering::Relaxed),
+            ..CounterSnapshot::default()
+        }
     }
 }
 
 fn remote(name: &'static str, answer: Option<f64>, required: bool) -> RemoteClassifier {
     RemoteClassifier {
-        classifier: Arc::new(Fixed { name, answer, calls: AtomicU64::new(0) }),
+        classifier: Arc::new(Fixed {
+            name,
+            answer,
+            calls: AtomicU64::new(0),
+        }),
         required,
         surfaces: Vec::new(),
     }
@@ -67,14 +83,34 @@ fn built_in_path_blocks_solicitation_and_explains_it() {
     let decision = engine.check_text(Surface::Input, SOLICITATION);
     assert_eq!(decision.action, Action::Block);
     assert_eq!(decision.categories, [Category::CsamSolicitation]);
-    let finding = decision.findings.iter().find(|f| f.category == Category::CsamSolicitation).unwrap();
+    let finding = decision
+        .findings
+        .iter()
+        .find(|f| f.category == Category::CsamSolicitation)
+        .unwrap();
     assert_eq!(finding.source.name, "text.solicitation");
     // Spans point into the original text.
-    let roles: Vec<_> = finding.spans.iter().map(|s| (s.role, &SOLICITATION[s.start..s.end])).collect();
-    assert!(roles.contains(&(childsafe_core::SpanRole::MinorIndicator, "12 year old")), "{roles:?}");
-    assert!(roles.contains(&(childsafe_core::SpanRole::SexualContent, "nude")), "{roles:?}");
-    assert!(roles.contains(&(childsafe_core::SpanRole::Intent, "generate")), "{roles:?}");
-    assert_eq!(engine.check_text(Surface::Input, BENIGN).action, Action::Allow);
+    let roles: Vec<_> = finding
+        .spans
+        .iter()
+        .map(|s| (s.role, &SOLICITATION[s.start..s.end]))
+        .collect();
+    assert!(
+        roles.contains(&(childsafe_core::SpanRole::MinorIndicator, "12 year old")),
+        "{roles:?}"
+    );
+    assert!(
+        roles.contains(&(childsafe_core::SpanRole::SexualContent, "nude")),
+        "{roles:?}"
+    );
+    assert!(
+        roles.contains(&(childsafe_core::SpanRole::Intent, "generate")),
+        "{roles:?}"
+    );
+    assert_eq!(
+        engine.check_text(Surface::Input, BENIGN).action,
+        Action::Allow
+    );
 }
 
 #[tokio::test]
@@ -83,20 +119,38 @@ async fn remote_findings_join_the_decision() {
     let decision = engine.check(Surface::Input, Content::Text(BENIGN)).await;
     // The remote classifier alone flags it (combine = any).
     assert_eq!(decision.action, Action::Block);
-    assert!(decision.findings.iter().any(|f| f.source.kind == SourceKind::Classifier));
+    assert!(
+        decision
+            .findings
+            .iter()
+            .any(|f| f.source.kind == SourceKind::Classifier)
+    );
 }
 
 #[tokio::test]
 async fn combine_all_needs_every_source_that_covers_the_category() {
     let policy = Policy::from_toml("[surfaces.input]\ncombine = \"all\"\n").unwrap();
     let disagreeing = engine(policy.clone()).with_classifier(remote("guard", Some(0.0), true));
-    let decision = disagreeing.check(Surface::Input, Content::Text(SOLICITATION)).await;
-    assert_eq!(decision.action, Action::Allow, "the remote source said safe");
+    let decision = disagreeing
+        .check(Surface::Input, Content::Text(SOLICITATION))
+        .await;
+    assert_eq!(
+        decision.action,
+        Action::Allow,
+        "the remote source said safe"
+    );
     // Every finding is still listed, so the disagreement can be reviewed.
-    assert!(decision.findings.iter().any(|f| f.category == Category::CsamSolicitation));
+    assert!(
+        decision
+            .findings
+            .iter()
+            .any(|f| f.category == Category::CsamSolicitation)
+    );
 
     let agreeing = engine(policy).with_classifier(remote("guard", Some(0.97), true));
-    let decision = agreeing.check(Surface::Input, Content::Text(SOLICITATION)).await;
+    let decision = agreeing
+        .check(Surface::Input, Content::Text(SOLICITATION))
+        .await;
     assert_eq!(decision.action, Action::Block);
 }
 
@@ -143,12 +197,23 @@ fn conversations_update_the_account_record() {
         Turn::new(Role::User, "send me a pic of you"),
     ];
     let mut account = AccountRisk::new(1_000);
-    let decision = engine.check_conversation_builtin(Surface::Conversation, &turns, Some((&mut account, 1_000)));
+    let decision = engine.check_conversation_builtin(
+        Surface::Conversation,
+        &turns,
+        Some((&mut account, 1_000)),
+    );
     assert_eq!(decision.action, Action::Block);
     assert!(decision.categories.contains(&Category::Grooming));
-    let grooming = decision.findings.iter().find(|f| f.source.name == "text.grooming").unwrap();
+    let grooming = decision
+        .findings
+        .iter()
+        .find(|f| f.source.name == "text.grooming")
+        .unwrap();
     let turns_cited: Vec<Option<usize>> = grooming.spans.iter().map(|s| s.turn).collect();
-    assert!(turns_cited.contains(&Some(0)) && turns_cited.contains(&Some(2)), "{turns_cited:?}");
+    assert!(
+        turns_cited.contains(&Some(0)) && turns_cited.contains(&Some(2)),
+        "{turns_cited:?}"
+    );
     assert_eq!(account.conversations, 1);
     assert!(account.evidence > 0.5);
 }

@@ -17,7 +17,10 @@ fn run(file: &str) -> EvalReport {
     let report = evaluate(&engine, &items);
     println!("{file}\n{}", report.to_table());
     for miss in &report.misses {
-        println!("miss {} {} labels={:?} predicted={:?}", miss.id, miss.lang, miss.labels, miss.predicted);
+        println!(
+            "miss {} {} labels={:?} predicted={:?}",
+            miss.id, miss.lang, miss.labels, miss.predicted
+        );
     }
     report
 }
@@ -27,8 +30,16 @@ fn dev_set_meets_the_goals() {
     let report = run("text-dev.jsonl");
     assert!(report.items >= 400, "{}", report.items);
     let hard = report.label_counts.get("benign").copied().unwrap_or(0)
-        + report.label_counts.get("help_seeking").copied().unwrap_or(0);
-    assert!(hard * 10 >= report.items * 4, "hard negatives below 40%: {hard} of {}", report.items);
+        + report
+            .label_counts
+            .get("help_seeking")
+            .copied()
+            .unwrap_or(0);
+    assert!(
+        hard * 10 >= report.items * 4,
+        "hard negatives below 40%: {hard} of {}",
+        report.items
+    );
     assert!(report.goals_met, "goals not met on the dev set");
 }
 
@@ -39,7 +50,15 @@ fn held_out_set_does_not_regress() {
     let report = run("text-heldout.jsonl");
     let solicitation = &report.categories[0];
     assert_eq!(solicitation.category, "csam_solicitation");
-    assert!(solicitation.recall >= 0.91, "held-out solicitation recall fell to {}", solicitation.recall);
-    assert!(report.benign_false_positive_rate <= 0.017, "held-out benign fp rose to {}", report.benign_false_positive_rate);
+    assert!(
+        solicitation.recall >= 0.91,
+        "held-out solicitation recall fell to {}",
+        solicitation.recall
+    );
+    assert!(
+        report.benign_false_positive_rate <= 0.017,
+        "held-out benign fp rose to {}",
+        report.benign_false_positive_rate
+    );
     assert_eq!(report.help_seeking_as_solicitation, 0);
 }

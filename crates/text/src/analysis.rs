@@ -93,7 +93,8 @@ impl Analysis {
             later.kind == kept.kind
                 && later.start == kept.start
                 && later.end == kept.end
-                && ((later.kind != Kind::Stopword && !later.lang_only && !kept.lang_only) || later.lang == kept.lang)
+                && ((later.kind != Kind::Stopword && !later.lang_only && !kept.lang_only)
+                    || later.lang == kept.lang)
         });
         suppress_contained(&mut hits);
         let breaks = text
@@ -203,7 +204,12 @@ impl Analysis {
                         strength = strength.max(0.85);
                         start = modifier.start;
                     }
-                    minors.push(Minor { strength, start, end: hit.end, explicit: false });
+                    minors.push(Minor {
+                        strength,
+                        start,
+                        end: hit.end,
+                        explicit: false,
+                    });
                 }
                 Kind::Adult => adults.push((hit.start, hit.end)),
                 Kind::SexExplicit => sexual.push(self.sex(hit, SexKind::Explicit, 1.0)),
@@ -223,7 +229,9 @@ impl Analysis {
             !adults.iter().any(|&(start, end)| {
                 let gap = gap(start, end, minor.start, minor.end);
                 (minor.strength < 0.9 && gap <= 40 && !self.break_between(start, minor.start))
-                    || (end <= minor.start && minor.start - end <= 12 && self.is_age_span(start, end))
+                    || (end <= minor.start
+                        && minor.start - end <= 12
+                        && self.is_age_span(start, end))
             })
         });
         // Negations cancel suggestive and anatomical words in the same
@@ -262,7 +270,12 @@ impl Analysis {
     }
 
     fn sex(&self, hit: &Hit, kind: SexKind, base: f32) -> Sexual {
-        Sexual { kind, weight: base * hit.weight, start: hit.start, end: hit.end }
+        Sexual {
+            kind,
+            weight: base * hit.weight,
+            start: hit.start,
+            end: hit.end,
+        }
     }
 
     /// Turns a number into an age or a grade, from the words around it.
@@ -296,10 +309,17 @@ impl Analysis {
         }
         let after = hit.end + 1;
         // A space, or the dot of a German or Scandinavian ordinal (`6. Klasse`).
-        let next_is_space = text.get(hit.end as usize).is_some_and(|b| *b == b' ' || *b == b'.');
+        let next_is_space = text
+            .get(hit.end as usize)
+            .is_some_and(|b| *b == b' ' || *b == b'.');
         let age = |end: u32| -> Resolved {
             if value < 18 {
-                Resolved::Minor(Minor { strength: 1.0, start, end, explicit: true })
+                Resolved::Minor(Minor {
+                    strength: 1.0,
+                    start,
+                    end,
+                    explicit: true,
+                })
             } else {
                 Resolved::Adult(start, end)
             }
@@ -310,7 +330,12 @@ impl Analysis {
                 return Some(age(unit.end));
             }
             if let Some(unit) = next.iter().find(|it| it.kind == Kind::AgeMonths) {
-                return Some(Resolved::Minor(Minor { strength: 1.0, start, end: unit.end, explicit: true }));
+                return Some(Resolved::Minor(Minor {
+                    strength: 1.0,
+                    start,
+                    end: unit.end,
+                    explicit: true,
+                }));
             }
             if let Some(unit) = next.iter().find(|it| it.kind == Kind::AgeUnitBare) {
                 let ago_before = self
@@ -328,7 +353,10 @@ impl Analysis {
             }
             // `7th grade`, `6e année`.
             let grade_word = |pos: u32| {
-                self.starting_at(pos).iter().find(|it| it.kind == Kind::GradeAfter).copied()
+                self.starting_at(pos)
+                    .iter()
+                    .find(|it| it.kind == Kind::GradeAfter)
+                    .copied()
             };
             let mut grade_at = after;
             if let Some(token_len) = ordinal_len(text, after as usize) {
@@ -337,7 +365,12 @@ impl Analysis {
             if value <= 13
                 && let Some(word) = grade_word(grade_at)
             {
-                return Some(Resolved::Minor(Minor { strength: 0.85, start, end: word.end, explicit: true }));
+                return Some(Resolved::Minor(Minor {
+                    strength: 0.85,
+                    start,
+                    end: word.end,
+                    explicit: true,
+                }));
             }
         }
         // Words before the number.
@@ -346,13 +379,21 @@ impl Analysis {
             if before.iter().any(|it| it.kind == Kind::AgeBefore) {
                 let from = before.iter().map(|it| it.start).min().unwrap_or(start);
                 return Some(match age(hit.end) {
-                    Resolved::Minor(minor) => Resolved::Minor(Minor { start: from, ..minor }),
+                    Resolved::Minor(minor) => Resolved::Minor(Minor {
+                        start: from,
+                        ..minor
+                    }),
                     Resolved::Adult(_, end) => Resolved::Adult(from, end),
                 });
             }
             if before.iter().any(|it| it.kind == Kind::GradeBefore) && value <= 13 {
                 let from = before.iter().map(|it| it.start).min().unwrap_or(start);
-                return Some(Resolved::Minor(Minor { strength: 0.85, start: from, end: hit.end, explicit: true }));
+                return Some(Resolved::Minor(Minor {
+                    strength: 0.85,
+                    start: from,
+                    end: hit.end,
+                    explicit: true,
+                }));
             }
             if before.iter().any(|it| it.kind == Kind::AgeStatement) && (1..=99).contains(&value) {
                 let not_age = next_is_space
@@ -362,7 +403,10 @@ impl Analysis {
                         .any(|it| matches!(it.kind, Kind::NotAgeAfter | Kind::AgeUnitBare));
                 if !not_age {
                     return Some(match age(hit.end) {
-                        Resolved::Minor(minor) => Resolved::Minor(Minor { strength: 0.9, ..minor }),
+                        Resolved::Minor(minor) => Resolved::Minor(Minor {
+                            strength: 0.9,
+                            ..minor
+                        }),
                         adult => adult,
                     });
                 }
@@ -415,7 +459,8 @@ fn collect_lexicon_hits(lexicon: &Lexicon, norm: &Normalized, hits: &mut Vec<Hit
     let joined = |idx: usize| norm.flags(idx) & JOINED != 0;
     for found in lexicon.automaton.find_overlapping_iter(text) {
         let (start, end) = (found.start(), found.end());
-        let left_ok = start == 0 || !is_word_byte(text[start - 1]) || (joined(start - 1) && joined(start));
+        let left_ok =
+            start == 0 || !is_word_byte(text[start - 1]) || (joined(start - 1) && joined(start));
         if !left_ok {
             continue;
         }
@@ -468,9 +513,23 @@ fn collect_numbers(text: &[u8], hits: &mut Vec<Hit>) {
             continue;
         }
         let value = value.min(255) as u8;
-        hits.push(Hit { kind: Kind::Number(value), weight: 1.0, start: start as u32, end: idx as u32, lang: 0, lang_only: false });
+        hits.push(Hit {
+            kind: Kind::Number(value),
+            weight: 1.0,
+            start: start as u32,
+            end: idx as u32,
+            lang: 0,
+            lang_only: false,
+        });
         if plus && value >= 18 {
-            hits.push(Hit { kind: Kind::Adult, weight: 1.0, start: start as u32, end: end as u32, lang: 0, lang_only: false });
+            hits.push(Hit {
+                kind: Kind::Adult,
+                weight: 1.0,
+                start: start as u32,
+                end: end as u32,
+                lang: 0,
+                lang_only: false,
+            });
         }
     }
 }
@@ -560,6 +619,9 @@ mod tests {
     #[test]
     fn lang_only_entries_need_their_language() {
         assert!(minor_strengths("what kind of images").is_empty());
-        assert_eq!(minor_strengths("het kind is ziek en de dokter komt"), [0.95]);
+        assert_eq!(
+            minor_strengths("het kind is ziek en de dokter komt"),
+            [0.95]
+        );
     }
 }

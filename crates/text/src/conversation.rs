@@ -76,7 +76,10 @@ pub struct Turn {
 impl Turn {
     /// A turn.
     pub fn new(role: Role, text: impl Into<String>) -> Turn {
-        Turn { role, text: text.into() }
+        Turn {
+            role,
+            text: text.into(),
+        }
     }
 }
 
@@ -161,11 +164,22 @@ impl ConversationScores {
 }
 
 /// Scores grooming and sextortion over turns; pushes findings.
-pub(crate) fn score_turns(turns: &[TurnView<'_>], single: bool, findings: &mut Vec<Finding>) -> ConversationScores {
+pub(crate) fn score_turns(
+    turns: &[TurnView<'_>],
+    single: bool,
+    findings: &mut Vec<Finding>,
+) -> ConversationScores {
     let turn_of = |idx: usize| (!single).then_some(idx);
     let span = |idx: usize, hit: &Hit, role: SpanRole| {
-        let range = turns[idx].norm.original_range(hit.start as usize..hit.end as usize);
-        Span { start: range.start, end: range.end, role, turn: turn_of(idx) }
+        let range = turns[idx]
+            .norm
+            .original_range(hit.start as usize..hit.end as usize);
+        Span {
+            start: range.start,
+            end: range.end,
+            role,
+            turn: turn_of(idx),
+        }
     };
     // First occurrence of each stage, skipping help-seeking turns and
     // secrecy in turns about a surprise or a present.
@@ -178,7 +192,11 @@ pub(crate) fn score_turns(turns: &[TurnView<'_>], single: bool, findings: &mut V
     for (idx, view) in turns.iter().enumerate() {
         let analysis = view.analysis;
         minor_context = minor_context.max(
-            analysis.minors.iter().map(|m| f64::from(m.strength)).fold(0.0, f64::max),
+            analysis
+                .minors
+                .iter()
+                .map(|m| f64::from(m.strength))
+                .fold(0.0, f64::max),
         );
         if view.help {
             continue;
@@ -244,9 +262,19 @@ pub(crate) fn score_turns(turns: &[TurnView<'_>], single: bool, findings: &mut V
             .collect();
         if let Some((idx, start, end)) = sexual_talk {
             let range = turns[idx].norm.original_range(start as usize..end as usize);
-            spans.push(Span { start: range.start, end: range.end, role: SpanRole::SexualContent, turn: turn_of(idx) });
+            spans.push(Span {
+                start: range.start,
+                end: range.end,
+                role: SpanRole::SexualContent,
+                turn: turn_of(idx),
+            });
         }
-        findings.push(finding(Category::Grooming, grooming, "text.grooming", spans));
+        findings.push(finding(
+            Category::Grooming,
+            grooming,
+            "text.grooming",
+            spans,
+        ));
     }
 
     // Sextortion.
@@ -258,12 +286,21 @@ pub(crate) fn score_turns(turns: &[TurnView<'_>], single: bool, findings: &mut V
     };
     if sextortion >= REPORT_FLOOR {
         let mut spans = Vec::new();
-        for (slot, role) in [(&threat, SpanRole::Threat), (&demand, SpanRole::Demand), (&possession, SpanRole::ImageRequest)] {
+        for (slot, role) in [
+            (&threat, SpanRole::Threat),
+            (&demand, SpanRole::Demand),
+            (&possession, SpanRole::ImageRequest),
+        ] {
             if let Some((idx, hit)) = slot {
                 spans.push(span(*idx, hit, role));
             }
         }
-        findings.push(finding(Category::Sextortion, sextortion, "text.sextortion", spans));
+        findings.push(finding(
+            Category::Sextortion,
+            sextortion,
+            "text.sextortion",
+            spans,
+        ));
     }
     ConversationScores {
         grooming: (grooming * 1000.0).round() / 1000.0,
@@ -286,7 +323,11 @@ pub struct AccountPolicy {
 
 impl Default for AccountPolicy {
     fn default() -> AccountPolicy {
-        AccountPolicy { half_life_secs: 14 * 24 * 3600, scale: 1.0, min_conversation_risk: 0.1 }
+        AccountPolicy {
+            half_life_secs: 14 * 24 * 3600,
+            scale: 1.0,
+            min_conversation_risk: 0.1,
+        }
     }
 }
 
@@ -316,7 +357,11 @@ impl AccountRisk {
 
     /// A fresh record.
     pub fn new(now: u64) -> AccountRisk {
-        AccountRisk { version: AccountRisk::VERSION, updated_at: now, ..AccountRisk::default() }
+        AccountRisk {
+            version: AccountRisk::VERSION,
+            updated_at: now,
+            ..AccountRisk::default()
+        }
     }
 
     fn decay(&mut self, now: u64, policy: &AccountPolicy) {
@@ -342,7 +387,11 @@ impl AccountRisk {
     }
 
     fn current_score(&self, policy: &AccountPolicy) -> f64 {
-        let scale = if policy.scale > 0.0 { policy.scale } else { 1.0 };
+        let scale = if policy.scale > 0.0 {
+            policy.scale
+        } else {
+            1.0
+        };
         // Breadth: many distinct stages across conversations add evidence.
         let breadth = self.stages.values().filter(|v| **v >= 0.5).count() as f64;
         let evidence = self.evidence + 0.1 * (breadth - 2.0).max(0.0);
@@ -373,7 +422,8 @@ impl AccountRisk {
     /// A finding for the account, if its score is worth reporting.
     pub fn finding(&self, now: u64, policy: &AccountPolicy) -> Option<Finding> {
         let score = self.score(now, policy);
-        (score >= REPORT_FLOOR).then(|| finding(Category::Grooming, score, "text.account", Vec::new()))
+        (score >= REPORT_FLOOR)
+            .then(|| finding(Category::Grooming, score, "text.account", Vec::new()))
     }
 }
 
@@ -382,7 +432,11 @@ mod tests {
     use super::*;
 
     fn scores(grooming: f64, stages: &[&'static str]) -> ConversationScores {
-        ConversationScores { grooming, sextortion: 0.0, stages: stages.to_vec() }
+        ConversationScores {
+            grooming,
+            sextortion: 0.0,
+            stages: stages.to_vec(),
+        }
     }
 
     #[test]
@@ -390,10 +444,25 @@ mod tests {
         let policy = AccountPolicy::default();
         let mut account = AccountRisk::new(1_000);
         let day = 24 * 3600;
-        let one = account.update(1_000, &scores(0.35, &["age_probing", "platform_move"]), &policy);
-        let two = account.update(1_000 + day, &scores(0.35, &["age_probing", "gift"]), &policy);
-        let three = account.update(1_000 + 2 * day, &scores(0.35, &["age_probing", "secrecy"]), &policy);
-        assert!(one < 0.5 && two > one && three >= 0.5, "{one} {two} {three}");
+        let one = account.update(
+            1_000,
+            &scores(0.35, &["age_probing", "platform_move"]),
+            &policy,
+        );
+        let two = account.update(
+            1_000 + day,
+            &scores(0.35, &["age_probing", "gift"]),
+            &policy,
+        );
+        let three = account.update(
+            1_000 + 2 * day,
+            &scores(0.35, &["age_probing", "secrecy"]),
+            &policy,
+        );
+        assert!(
+            one < 0.5 && two > one && three >= 0.5,
+            "{one} {two} {three}"
+        );
         // Sixty days of silence: well below the threshold again.
         let later = account.score(1_000 + 62 * day, &policy);
         assert!(later < 0.2, "{later}");

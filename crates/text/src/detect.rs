@@ -6,10 +6,10 @@ use childsafe_core::{Category, Finding};
 use crate::{
     analysis::Analysis,
     conversation::{ConversationScores, Role, Turn, TurnView, score_turns},
-    score::HelpParts,
     error::Error,
     lexicon::Lexicon,
     normalize::{Normalized, normalize},
+    score::HelpParts,
     score::score_message,
     terms::TermList,
 };
@@ -43,7 +43,10 @@ impl TextDetector {
 
     /// A detector with the given lexicon (built-ins plus operator files).
     pub fn new(lexicon: Lexicon) -> TextDetector {
-        TextDetector { lexicon, term_lists: Vec::new() }
+        TextDetector {
+            lexicon,
+            term_lists: Vec::new(),
+        }
     }
 
     /// Adds an operator term list.
@@ -62,7 +65,11 @@ impl TextDetector {
         let analysis = Analysis::new(&self.lexicon, &norm);
         let message = score_message(&analysis, &norm, None);
         let mut findings = message.findings;
-        let view = TurnView { analysis: &analysis, norm: &norm, help: message.help >= 0.5 };
+        let view = TurnView {
+            analysis: &analysis,
+            norm: &norm,
+            help: message.help >= 0.5,
+        };
         score_turns(std::slice::from_ref(&view), true, &mut findings);
         for list in &self.term_lists {
             list.find(&norm, None, &mut findings);
@@ -80,7 +87,10 @@ impl TextDetector {
     /// For each category and detector, the strongest turn's finding is kept.
     pub fn analyze_conversation(&self, turns: &[Turn]) -> ConversationReport {
         let norms: Vec<Normalized> = turns.iter().map(|turn| normalize(&turn.text)).collect();
-        let analyses: Vec<Analysis> = norms.iter().map(|norm| Analysis::new(&self.lexicon, norm)).collect();
+        let analyses: Vec<Analysis> = norms
+            .iter()
+            .map(|norm| Analysis::new(&self.lexicon, norm))
+            .collect();
         let mut findings: Vec<Finding> = Vec::new();
         let mut parts = Vec::with_capacity(turns.len());
         for (idx, (norm, analysis)) in norms.iter().zip(&analyses).enumerate() {
@@ -99,22 +109,35 @@ impl TextDetector {
         // earlier turn disclosed. The roles that asked are help-seekers, and
         // what they wrote does not count as grooming or sextortion.
         let mut help_roles: Vec<Role> = Vec::new();
-        let merged = parts.iter().fold(HelpParts::default(), |acc, (_, p)| acc.merge(*p));
+        let merged = parts
+            .iter()
+            .fold(HelpParts::default(), |acc, (_, p)| acc.merge(*p));
         let conversation_help = merged.score();
         for (turn, (help, part)) in turns.iter().zip(&parts) {
-            let asks = *help >= 0.5 || (conversation_help >= 0.5 && (part.question > 0.0 || part.disclosure > 0.0));
+            let asks = *help >= 0.5
+                || (conversation_help >= 0.5 && (part.question > 0.0 || part.disclosure > 0.0));
             if asks && !help_roles.contains(&turn.role) {
                 help_roles.push(turn.role);
             }
         }
-        if conversation_help >= 0.5 && !findings.iter().any(|f| f.category == Category::HelpSeeking) {
-            findings.push(crate::score::finding(Category::HelpSeeking, conversation_help, "text.help_seeking", Vec::new()));
+        if conversation_help >= 0.5 && !findings.iter().any(|f| f.category == Category::HelpSeeking)
+        {
+            findings.push(crate::score::finding(
+                Category::HelpSeeking,
+                conversation_help,
+                "text.help_seeking",
+                Vec::new(),
+            ));
         }
         let views: Vec<TurnView<'_>> = norms
             .iter()
             .zip(&analyses)
             .zip(turns)
-            .map(|((norm, analysis), turn)| TurnView { analysis, norm, help: help_roles.contains(&turn.role) })
+            .map(|((norm, analysis), turn)| TurnView {
+                analysis,
+                norm,
+                help: help_roles.contains(&turn.role),
+            })
             .collect();
         let scores = score_turns(&views, false, &mut findings);
         ConversationReport { findings, scores }

@@ -71,7 +71,11 @@ impl fmt::Display for LineError {
         match self {
             LineError::Empty => f.write_str("expected text or a JSON object, got an empty line"),
             LineError::Json(reason) => write!(f, "invalid JSON: {reason}"),
-            LineError::Field { field, expected, got } => write!(f, "{field}: expected {expected}, got {got}"),
+            LineError::Field {
+                field,
+                expected,
+                got,
+            } => write!(f, "{field}: expected {expected}, got {got}"),
         }
     }
 }
@@ -90,7 +94,11 @@ fn type_name(value: &Value) -> &'static str {
 }
 
 fn field_error(field: impl Into<String>, expected: &'static str, got: Option<&Value>) -> LineError {
-    LineError::Field { field: field.into(), expected, got: got.map_or("nothing", type_name) }
+    LineError::Field {
+        field: field.into(),
+        expected,
+        got: got.map_or("nothing", type_name),
+    }
 }
 
 /// Parses one line: JSON if it starts with `{` (after whitespace), plain
@@ -113,17 +121,24 @@ pub fn parse_line(line: &str) -> Result<InputItem, LineError> {
             tags: Vec::new(),
         });
     }
-    let value: Value = serde_json::from_str(trimmed).map_err(|err| LineError::Json(err.to_string()))?;
+    let value: Value =
+        serde_json::from_str(trimmed).map_err(|err| LineError::Json(err.to_string()))?;
     let Value::Object(object) = value else {
         return Err(field_error("line", "a JSON object", Some(&value)));
     };
     let content = match (object.get("text"), object.get("messages")) {
         (Some(_), Some(_)) => {
-            return Err(LineError::Field { field: "text".into(), expected: "one of text or messages", got: "both" });
+            return Err(LineError::Field {
+                field: "text".into(),
+                expected: "one of text or messages",
+                got: "both",
+            });
         }
         (Some(Value::String(text)), None) => InputContent::Text(text.clone()),
         (Some(other), None) => return Err(field_error("text", "a string", Some(other))),
-        (None, Some(Value::Array(messages))) => InputContent::Conversation(parse_messages(messages)?),
+        (None, Some(Value::Array(messages))) => {
+            InputContent::Conversation(parse_messages(messages)?)
+        }
         (None, Some(other)) => return Err(field_error("messages", "an array", Some(other))),
         (None, None) => return Err(field_error("text", "a string (or a messages array)", None)),
     };
@@ -140,10 +155,19 @@ pub fn parse_line(line: &str) -> Result<InputItem, LineError> {
     };
     let labels = string_list(&object, "labels")?;
     let tags = string_list(&object, "tags")?;
-    Ok(InputItem { content, id, lang, labels, tags })
+    Ok(InputItem {
+        content,
+        id,
+        lang,
+        labels,
+        tags,
+    })
 }
 
-fn string_list(object: &serde_json::Map<String, Value>, field: &str) -> Result<Vec<String>, LineError> {
+fn string_list(
+    object: &serde_json::Map<String, Value>,
+    field: &str,
+) -> Result<Vec<String>, LineError> {
     match object.get(field) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::String(one)) => Ok(vec![one.clone()]),
@@ -152,7 +176,11 @@ fn string_list(object: &serde_json::Map<String, Value>, field: &str) -> Result<V
             .enumerate()
             .map(|(idx, value)| match value {
                 Value::String(text) => Ok(text.clone()),
-                other => Err(field_error(format!("{field}[{idx}]"), "a string", Some(other))),
+                other => Err(field_error(
+                    format!("{field}[{idx}]"),
+                    "a string",
+                    Some(other),
+                )),
             })
             .collect(),
         Some(other) => Err(field_error(field, "an array of strings", Some(other))),
@@ -161,17 +189,31 @@ fn string_list(object: &serde_json::Map<String, Value>, field: &str) -> Result<V
 
 fn parse_messages(messages: &[Value]) -> Result<Vec<Turn>, LineError> {
     if messages.is_empty() {
-        return Err(LineError::Field { field: "messages".into(), expected: "at least one message", got: "an empty array" });
+        return Err(LineError::Field {
+            field: "messages".into(),
+            expected: "at least one message",
+            got: "an empty array",
+        });
     }
     let mut turns = Vec::with_capacity(messages.len());
     for (idx, message) in messages.iter().enumerate() {
         let Value::Object(message) = message else {
-            return Err(field_error(format!("messages[{idx}]"), "an object", Some(message)));
+            return Err(field_error(
+                format!("messages[{idx}]"),
+                "an object",
+                Some(message),
+            ));
         };
         let role = match message.get("role") {
             None | Some(Value::Null) => Role::User,
             Some(Value::String(role)) => Role::from_name(role),
-            Some(other) => return Err(field_error(format!("messages[{idx}].role"), "a string", Some(other))),
+            Some(other) => {
+                return Err(field_error(
+                    format!("messages[{idx}].role"),
+                    "a string",
+                    Some(other),
+                ));
+            }
         };
         let text = match message.get("content").or_else(|| message.get("text")) {
             Some(Value::String(text)) => text.clone(),
@@ -198,7 +240,13 @@ fn parse_messages(messages: &[Value]) -> Result<Vec<Turn>, LineError> {
                 }
                 text
             }
-            other => return Err(field_error(format!("messages[{idx}].content"), "a string or an array of parts", other)),
+            other => {
+                return Err(field_error(
+                    format!("messages[{idx}].content"),
+                    "a string or an array of parts",
+                    other,
+                ));
+            }
         };
         turns.push(Turn { role, text });
     }
@@ -213,7 +261,8 @@ mod tests {
     fn plain_text_and_json_shapes() {
         let item = parse_line("hello there\n").unwrap();
         assert_eq!(item.content, InputContent::Text("hello there".into()));
-        let item = parse_line(r#"{"text": "hi", "id": 7, "lang": "en", "labels": ["benign"]}"#).unwrap();
+        let item =
+            parse_line(r#"{"text": "hi", "id": 7, "lang": "en", "labels": ["benign"]}"#).unwrap();
         assert_eq!(item.content, InputContent::Text("hi".into()));
         assert_eq!(item.id.as_deref(), Some("7"));
         assert_eq!(item.labels, ["benign"]);
@@ -221,7 +270,9 @@ mod tests {
             r#"{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": [{"type": "text", "text": "b"}]}]}"#,
         )
         .unwrap();
-        let InputContent::Conversation(turns) = item.content else { panic!("conversation expected") };
+        let InputContent::Conversation(turns) = item.content else {
+            panic!("conversation expected")
+        };
         assert_eq!(turns.len(), 2);
         assert_eq!(turns[1].role, Role::Assistant);
         assert_eq!(turns[1].text, "b");
@@ -231,12 +282,23 @@ mod tests {
     fn errors_name_the_field_and_never_the_value() {
         let err = parse_line(r#"{"text": 5}"#).unwrap_err();
         assert_eq!(err.to_string(), "text: expected a string, got a number");
-        let err = parse_line(r#"{"messages": [{"role": "user", "content": {"secret": "x"}}]}"#).unwrap_err();
-        assert_eq!(err.to_string(), "messages[0].content: expected a string or an array of parts, got an object");
+        let err = parse_line(r#"{"messages": [{"role": "user", "content": {"secret": "x"}}]}"#)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "messages[0].content: expected a string or an array of parts, got an object"
+        );
         let err = parse_line(r#"{"nothing": "secret words"}"#).unwrap_err();
-        assert_eq!(err.to_string(), "text: expected a string (or a messages array), got nothing");
+        assert_eq!(
+            err.to_string(),
+            "text: expected a string (or a messages array), got nothing"
+        );
         let err = parse_line(r#"{"text": "secret words"#).unwrap_err();
-        assert!(err.to_string().starts_with("invalid JSON: EOF while parsing"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("invalid JSON: EOF while parsing"),
+            "{err}"
+        );
         assert!(!err.to_string().contains("secret"));
         let err = parse_line("   ").unwrap_err();
         assert_eq!(err, LineError::Empty);
@@ -246,6 +308,9 @@ mod tests {
     fn deep_nesting_is_a_clean_error() {
         let line = format!("{{\"text\": {}{}}}", "[".repeat(10_000), "]".repeat(10_000));
         let err = parse_line(&line).unwrap_err();
-        assert!(err.to_string().contains("recursion limit exceeded"), "{err}");
+        assert!(
+            err.to_string().contains("recursion limit exceeded"),
+            "{err}"
+        );
     }
 }

@@ -201,14 +201,61 @@ macro_rules! lists {
     };
 }
 
-lists!(Minor { strong, teen, weak, modifiers, school, lang_only });
+lists!(Minor {
+    strong,
+    teen,
+    weak,
+    modifiers,
+    school,
+    lang_only
+});
 lists!(Adult { markers });
-lists!(Sexual { explicit, suggestive, anatomy, sexualising, acts, material, negated, topic });
-lists!(Intent { create, acquire, media, desire, non_request, discourse });
-lists!(Context { protective, education, health, news, research, parenting });
-lists!(Help { question, disclosure });
-lists!(Grooming { age_probing, trust, secrecy, secrecy_benign, isolation, platform, gifts, image_request, meeting });
-lists!(Sextortion { threat, demand, possession });
+lists!(Sexual {
+    explicit,
+    suggestive,
+    anatomy,
+    sexualising,
+    acts,
+    material,
+    negated,
+    topic
+});
+lists!(Intent {
+    create,
+    acquire,
+    media,
+    desire,
+    non_request,
+    discourse
+});
+lists!(Context {
+    protective,
+    education,
+    health,
+    news,
+    research,
+    parenting
+});
+lists!(Help {
+    question,
+    disclosure
+});
+lists!(Grooming {
+    age_probing,
+    trust,
+    secrecy,
+    secrecy_benign,
+    isolation,
+    platform,
+    gifts,
+    image_request,
+    meeting
+});
+lists!(Sextortion {
+    threat,
+    demand,
+    possession
+});
 lists!(Stopwords { words });
 
 #[derive(Deserialize, Default)]
@@ -278,12 +325,13 @@ impl LexiconBuilder {
             file: name.to_owned(),
             reason: "more than 255 languages".to_owned(),
         })?;
-        let mut add = |list: &str, phrases: &[String], kind: Kind, lang_only: bool| -> Result<(), Error> {
-            for phrase in phrases {
-                self.add_phrase(name, list, phrase, kind, lang, lang_only)?;
-            }
-            Ok(())
-        };
+        let mut add =
+            |list: &str, phrases: &[String], kind: Kind, lang_only: bool| -> Result<(), Error> {
+                for phrase in phrases {
+                    self.add_phrase(name, list, phrase, kind, lang, lang_only)?;
+                }
+                Ok(())
+            };
         let m = &file.minor;
         add("minor.strong", &m.strong, Kind::MinorStrong, false)?;
         add("minor.teen", &m.teen, Kind::MinorTeen, false)?;
@@ -293,24 +341,49 @@ impl LexiconBuilder {
         add("minor.lang_only", &m.lang_only, Kind::MinorStrong, true)?;
         let a = &file.age;
         for (word, value) in &a.numbers {
-            add("age.numbers", std::slice::from_ref(word), Kind::Number(*value), false)?;
+            add(
+                "age.numbers",
+                std::slice::from_ref(word),
+                Kind::Number(*value),
+                false,
+            )?;
         }
         add("age.units", &a.units, Kind::AgeUnit, false)?;
         add("age.units_bare", &a.units_bare, Kind::AgeUnitBare, false)?;
         add("age.months", &a.months, Kind::AgeMonths, false)?;
         add("age.before", &a.before, Kind::AgeBefore, false)?;
         add("age.statement", &a.statement, Kind::AgeStatement, false)?;
-        add("age.not_age_after", &a.not_age_after, Kind::NotAgeAfter, false)?;
+        add(
+            "age.not_age_after",
+            &a.not_age_after,
+            Kind::NotAgeAfter,
+            false,
+        )?;
         add("age.time_before", &a.time_before, Kind::TimeBefore, false)?;
         add("age.time_after", &a.time_after, Kind::TimeAfter, false)?;
-        add("age.grade_before", &a.grade_before, Kind::GradeBefore, false)?;
+        add(
+            "age.grade_before",
+            &a.grade_before,
+            Kind::GradeBefore,
+            false,
+        )?;
         add("age.grade_after", &a.grade_after, Kind::GradeAfter, false)?;
         add("adult.markers", &file.adult.markers, Kind::Adult, false)?;
         let s = &file.sexual;
         add("sexual.explicit", &s.explicit, Kind::SexExplicit, false)?;
-        add("sexual.suggestive", &s.suggestive, Kind::SexSuggestive, false)?;
+        add(
+            "sexual.suggestive",
+            &s.suggestive,
+            Kind::SexSuggestive,
+            false,
+        )?;
         add("sexual.anatomy", &s.anatomy, Kind::SexAnatomy, false)?;
-        add("sexual.sexualising", &s.sexualising, Kind::Sexualising, false)?;
+        add(
+            "sexual.sexualising",
+            &s.sexualising,
+            Kind::Sexualising,
+            false,
+        )?;
         add("sexual.acts", &s.acts, Kind::SexAct, false)?;
         add("sexual.material", &s.material, Kind::Material, false)?;
         add("sexual.negated", &s.negated, Kind::SexNegated, false)?;
@@ -320,7 +393,12 @@ impl LexiconBuilder {
         add("intent.acquire", &i.acquire, Kind::IntentAcquire, false)?;
         add("intent.media", &i.media, Kind::IntentMedia, false)?;
         add("intent.desire", &i.desire, Kind::Desire, false)?;
-        add("intent.non_request", &i.non_request, Kind::NonRequest, false)?;
+        add(
+            "intent.non_request",
+            &i.non_request,
+            Kind::NonRequest,
+            false,
+        )?;
         add("intent.discourse", &i.discourse, Kind::Discourse, false)?;
         let c = &file.context;
         add("context.protective", &c.protective, Kind::Protective, false)?;
@@ -329,23 +407,78 @@ impl LexiconBuilder {
         add("context.news", &c.news, Kind::News, false)?;
         add("context.research", &c.research, Kind::Research, false)?;
         add("context.parenting", &c.parenting, Kind::Parenting, false)?;
-        add("help.question", &file.help.question, Kind::HelpQuestion, false)?;
-        add("help.disclosure", &file.help.disclosure, Kind::HelpDisclosure, false)?;
+        add(
+            "help.question",
+            &file.help.question,
+            Kind::HelpQuestion,
+            false,
+        )?;
+        add(
+            "help.disclosure",
+            &file.help.disclosure,
+            Kind::HelpDisclosure,
+            false,
+        )?;
         let g = &file.grooming;
-        add("grooming.age_probing", &g.age_probing, Kind::Stage(Stage::AgeProbing), false)?;
+        add(
+            "grooming.age_probing",
+            &g.age_probing,
+            Kind::Stage(Stage::AgeProbing),
+            false,
+        )?;
         add("grooming.trust", &g.trust, Kind::Stage(Stage::Trust), false)?;
-        add("grooming.secrecy", &g.secrecy, Kind::Stage(Stage::Secrecy), false)?;
-        add("grooming.secrecy_benign", &g.secrecy_benign, Kind::SecrecyBenign, false)?;
-        add("grooming.isolation", &g.isolation, Kind::Stage(Stage::Isolation), false)?;
-        add("grooming.platform", &g.platform, Kind::Stage(Stage::Platform), false)?;
+        add(
+            "grooming.secrecy",
+            &g.secrecy,
+            Kind::Stage(Stage::Secrecy),
+            false,
+        )?;
+        add(
+            "grooming.secrecy_benign",
+            &g.secrecy_benign,
+            Kind::SecrecyBenign,
+            false,
+        )?;
+        add(
+            "grooming.isolation",
+            &g.isolation,
+            Kind::Stage(Stage::Isolation),
+            false,
+        )?;
+        add(
+            "grooming.platform",
+            &g.platform,
+            Kind::Stage(Stage::Platform),
+            false,
+        )?;
         add("grooming.gifts", &g.gifts, Kind::Stage(Stage::Gifts), false)?;
-        add("grooming.image_request", &g.image_request, Kind::Stage(Stage::ImageRequest), false)?;
-        add("grooming.meeting", &g.meeting, Kind::Stage(Stage::Meeting), false)?;
+        add(
+            "grooming.image_request",
+            &g.image_request,
+            Kind::Stage(Stage::ImageRequest),
+            false,
+        )?;
+        add(
+            "grooming.meeting",
+            &g.meeting,
+            Kind::Stage(Stage::Meeting),
+            false,
+        )?;
         let x = &file.sextortion;
         add("sextortion.threat", &x.threat, Kind::Threat, false)?;
         add("sextortion.demand", &x.demand, Kind::Demand, false)?;
-        add("sextortion.possession", &x.possession, Kind::Possession, false)?;
-        add("stopwords.words", &file.stopwords.words, Kind::Stopword, false)?;
+        add(
+            "sextortion.possession",
+            &x.possession,
+            Kind::Possession,
+            false,
+        )?;
+        add(
+            "stopwords.words",
+            &file.stopwords.words,
+            Kind::Stopword,
+            false,
+        )?;
         Ok(())
     }
 
@@ -362,7 +495,9 @@ impl LexiconBuilder {
             Some((head, tail)) if !head.is_empty() => {
                 let weight: f32 = tail.trim().parse().map_err(|_| Error::Lexicon {
                     file: file.to_owned(),
-                    reason: format!("{list}: expected a weight like @0.6 after a phrase, got @{tail}"),
+                    reason: format!(
+                        "{list}: expected a weight like @0.6 after a phrase, got @{tail}"
+                    ),
                 })?;
                 if !(0.0..=1.0).contains(&weight) {
                     return Err(Error::Lexicon {
@@ -385,14 +520,24 @@ impl LexiconBuilder {
         if pattern.is_empty() {
             return Ok(());
         }
-        let entry = Entry { kind, weight, lang, prefix, lang_only, needs_squash: false };
+        let entry = Entry {
+            kind,
+            weight,
+            lang,
+            prefix,
+            lang_only,
+            needs_squash: false,
+        };
         let collapsed = collapse_doubles(pattern);
-        self.patterns.entry(pattern.to_owned()).or_default().push(entry);
+        self.patterns
+            .entry(pattern.to_owned())
+            .or_default()
+            .push(entry);
         if collapsed != pattern {
-            self.patterns
-                .entry(collapsed)
-                .or_default()
-                .push(Entry { needs_squash: true, ..entry });
+            self.patterns.entry(collapsed).or_default().push(Entry {
+                needs_squash: true,
+                ..entry
+            });
         }
         Ok(())
     }
@@ -421,7 +566,12 @@ impl LexiconBuilder {
                 file: "(all lexicons)".to_owned(),
                 reason: err.to_string(),
             })?;
-        Ok(Lexicon { automaton, pattern_entries, entries, langs: self.langs })
+        Ok(Lexicon {
+            automaton,
+            pattern_entries,
+            entries,
+            langs: self.langs,
+        })
     }
 }
 
@@ -473,19 +623,31 @@ mod tests {
     fn built_in_lexicons_compile() {
         let lexicon = Lexicon::built_in().unwrap();
         assert_eq!(lexicon.langs(), ["en", "es", "fr", "de", "pt", "it", "nl"]);
-        assert!(lexicon.pattern_count() > 1000, "{}", lexicon.pattern_count());
+        assert!(
+            lexicon.pattern_count() > 1000,
+            "{}",
+            lexicon.pattern_count()
+        );
     }
 
     #[test]
     fn bad_files_name_the_file_and_list() {
         let mut builder = LexiconBuilder::default();
-        let err = builder.add_file("extra.toml", "lang = \"en\"\n[minor]\nstrnog = []\n").unwrap_err();
+        let err = builder
+            .add_file("extra.toml", "lang = \"en\"\n[minor]\nstrnog = []\n")
+            .unwrap_err();
         assert!(err.to_string().contains("extra.toml"), "{err}");
         assert!(err.to_string().contains("unknown field `strnog`"), "{err}");
         let err = builder
-            .add_file("extra.toml", "lang = \"en\"\n[minor]\nstrong = [\"kid@x\"]\n")
+            .add_file(
+                "extra.toml",
+                "lang = \"en\"\n[minor]\nstrong = [\"kid@x\"]\n",
+            )
             .unwrap_err();
-        assert_eq!(err.to_string(), "extra.toml: minor.strong: expected a weight like @0.6 after a phrase, got @x");
+        assert_eq!(
+            err.to_string(),
+            "extra.toml: minor.strong: expected a weight like @0.6 after a phrase, got @x"
+        );
     }
 
     #[test]

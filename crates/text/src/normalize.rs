@@ -229,7 +229,10 @@ fn is_ignorable(ch: char) -> bool {
 }
 
 fn is_apostrophe(ch: char) -> bool {
-    matches!(ch, '\u{2018}' | '\u{2019}' | '\u{201B}' | '\u{02BC}' | '\u{00B4}' | '\u{FF07}' | '\u{2032}')
+    matches!(
+        ch,
+        '\u{2018}' | '\u{2019}' | '\u{201B}' | '\u{02BC}' | '\u{00B4}' | '\u{FF07}' | '\u{2032}'
+    )
 }
 
 /// Step 1: characters to folded units.
@@ -271,13 +274,23 @@ fn fold_non_ascii(ch: char, start: u32, end: u32, units: &mut Vec<Unit>) {
         return;
     }
     if is_apostrophe(ch) {
-        units.push(Unit { ch: '\'', start, end, class: Class::Apostrophe });
+        units.push(Unit {
+            ch: '\'',
+            start,
+            end,
+            class: Class::Apostrophe,
+        });
         return;
     }
     if let Some(word) = emoji_table().get(&ch) {
         push_sep(' ', start, end, units);
         for letter in word.chars() {
-            units.push(Unit { ch: letter, start, end, class: Class::Letter });
+            units.push(Unit {
+                ch: letter,
+                start,
+                end,
+                class: Class::Letter,
+            });
         }
         push_sep(' ', start, end, units);
         return;
@@ -285,21 +298,47 @@ fn fold_non_ascii(ch: char, start: u32, end: u32, units: &mut Vec<Unit>) {
     match ch {
         // Sentence ends in other scripts, the ellipsis, and the euro sign
         // (a leet `e`); handled before decancer, which would drop or alter them.
-        '\u{2026}' | '\u{3002}' | '\u{FF0E}' | '\u{FF01}' | '\u{FF1F}' | '\u{037E}' | '\u{0589}' | '\u{061F}' | '\u{06D4}' | '\u{0964}' => {
-            units.push(Unit { ch: '.', start, end, class: Class::Terminator });
+        '\u{2026}' | '\u{3002}' | '\u{FF0E}' | '\u{FF01}' | '\u{FF1F}' | '\u{037E}'
+        | '\u{0589}' | '\u{061F}' | '\u{06D4}' | '\u{0964}' => {
+            units.push(Unit {
+                ch: '.',
+                start,
+                end,
+                class: Class::Terminator,
+            });
             return;
         }
         '\u{2028}' | '\u{2029}' | '\u{0085}' => {
-            units.push(Unit { ch: '\n', start, end, class: Class::Terminator });
+            units.push(Unit {
+                ch: '\n',
+                start,
+                end,
+                class: Class::Terminator,
+            });
             return;
         }
         '\u{20AC}' => {
-            units.push(Unit { ch: '\u{20AC}', start, end, class: Class::Leet });
+            units.push(Unit {
+                ch: '\u{20AC}',
+                start,
+                end,
+                class: Class::Leet,
+            });
             return;
         }
         'ß' | 'ẞ' => {
-            units.push(Unit { ch: 's', start, end, class: Class::Letter });
-            units.push(Unit { ch: 's', start, end, class: Class::Letter });
+            units.push(Unit {
+                ch: 's',
+                start,
+                end,
+                class: Class::Letter,
+            });
+            units.push(Unit {
+                ch: 's',
+                start,
+                end,
+                class: Class::Letter,
+            });
             return;
         }
         _ => {}
@@ -314,7 +353,12 @@ fn fold_non_ascii(ch: char, start: u32, end: u32, units: &mut Vec<Unit>) {
             if lower < 0x20 || lower == 0x7f {
                 return;
             }
-            units.push(Unit { ch: lower as char, start, end, class: classify_ascii(lower) });
+            units.push(Unit {
+                ch: lower as char,
+                start,
+                end,
+                class: classify_ascii(lower),
+            });
         } else if is_ignorable(c) {
         } else if c.is_whitespace() {
             push_sep(' ', start, end, units);
@@ -329,8 +373,17 @@ fn fold_non_ascii(ch: char, start: u32, end: u32, units: &mut Vec<Unit>) {
                 } else {
                     Class::Separator
                 };
-                let lower = if class == Class::Separator { ' ' } else { lower };
-                units.push(Unit { ch: lower, start, end, class });
+                let lower = if class == Class::Separator {
+                    ' '
+                } else {
+                    lower
+                };
+                units.push(Unit {
+                    ch: lower,
+                    start,
+                    end,
+                    class,
+                });
             }
         }
     };
@@ -368,7 +421,12 @@ fn fold_non_ascii(ch: char, start: u32, end: u32, units: &mut Vec<Unit>) {
 }
 
 fn push_sep(ch: char, start: u32, end: u32, units: &mut Vec<Unit>) {
-    units.push(Unit { ch, start, end, class: Class::Separator });
+    units.push(Unit {
+        ch,
+        start,
+        end,
+        class: Class::Separator,
+    });
 }
 
 /// A token (word) or a separator run, as ranges into the unit array after
@@ -376,9 +434,21 @@ fn push_sep(ch: char, start: u32, end: u32, units: &mut Vec<Unit>) {
 #[derive(Clone, Copy, Debug)]
 enum Item {
     /// Units `range` form one word; `letters` is its char count.
-    Token { start: u32, end: u32, chars: u32, single_letter: bool, digits: bool, squashed: bool, joined: bool },
+    Token {
+        start: u32,
+        end: u32,
+        chars: u32,
+        single_letter: bool,
+        digits: bool,
+        squashed: bool,
+        joined: bool,
+    },
     /// Units `range` are separators; `terminator` if any ends a sentence.
-    Sep { start: u32, end: u32, terminator: bool },
+    Sep {
+        start: u32,
+        end: u32,
+        terminator: bool,
+    },
 }
 
 /// Letters that a leet digit or symbol stands for.
@@ -408,7 +478,8 @@ fn leet_letter(ch: char) -> Option<char> {
 /// is not one: it becomes `im`, which keeps `i'm a` from reading as the
 /// spaced-out letters `i m a`.
 const ELISIONS: [&str; 16] = [
-    "l", "d", "j", "m", "n", "s", "t", "c", "qu", "dell", "all", "nell", "dall", "sull", "un", "quest",
+    "l", "d", "j", "m", "n", "s", "t", "c", "qu", "dell", "all", "nell", "dall", "sull", "un",
+    "quest",
 ];
 
 /// Step 2: rewrites `units` into tokens and separator runs (in `items`),
@@ -457,7 +528,11 @@ fn tokenize(units: &mut Vec<Unit>, items: &mut Vec<Item>) {
                 write += 1;
                 read += 1;
             }
-            items.push(Item::Sep { start: sep_start as u32, end: write as u32, terminator });
+            items.push(Item::Sep {
+                start: sep_start as u32,
+                end: write as u32,
+                terminator,
+            });
             continue;
         }
         // A word: find its raw extent first.
@@ -472,7 +547,8 @@ fn tokenize(units: &mut Vec<Unit>, items: &mut Vec<Item>) {
                     // only before a short letter run (`k!d`), so that a
                     // missing space after `!` (`wow!great`) stays a break.
                     let prev_word = raw_end > raw_start;
-                    let next_letter = raw_end + 1 < len && units[raw_end + 1].class == Class::Letter;
+                    let next_letter =
+                        raw_end + 1 < len && units[raw_end + 1].class == Class::Letter;
                     let short_tail = || {
                         let tail = units[raw_end + 1..]
                             .iter()
@@ -484,13 +560,13 @@ fn tokenize(units: &mut Vec<Unit>, items: &mut Vec<Item>) {
                     (prev_word && next_letter && (!matches!(unit.ch, '!' | '|') || short_tail()))
                         || (raw_end == raw_start && unit.ch == '$')
                 }
-                Class::Plus => {
-                    raw_end > raw_start && units[raw_end - 1].class == Class::Digit
-                }
+                Class::Plus => raw_end > raw_start && units[raw_end - 1].class == Class::Digit,
                 Class::Apostrophe => {
                     // Inside a word: between two letters, and not an elision.
-                    let next_letter = raw_end + 1 < len && units[raw_end + 1].class == Class::Letter;
-                    let prev_letter = raw_end > raw_start && units[raw_end - 1].class == Class::Letter;
+                    let next_letter =
+                        raw_end + 1 < len && units[raw_end + 1].class == Class::Letter;
+                    let prev_letter =
+                        raw_end > raw_start && units[raw_end - 1].class == Class::Letter;
                     next_letter && prev_letter && !is_elision(&units[raw_start..raw_end])
                 }
                 _ => false,
@@ -532,7 +608,13 @@ fn is_elision(word: &[Unit]) -> bool {
 /// Turns the raw word `units[raw_start..raw_end]` into one or more tokens
 /// written at `*write` (which never passes `raw_start`, so the rewrite is in
 /// place and safe).
-fn process_word(units: &mut [Unit], raw_start: usize, raw_end: usize, write: &mut usize, items: &mut Vec<Item>) {
+fn process_word(
+    units: &mut [Unit],
+    raw_start: usize,
+    raw_end: usize,
+    write: &mut usize,
+    items: &mut Vec<Item>,
+) {
     // Drop in-word apostrophes (`don't` is `dont`).
     let mut kept_end = raw_start;
     for idx in raw_start..raw_end {
@@ -577,7 +659,8 @@ fn process_word(units: &mut [Unit], raw_start: usize, raw_end: usize, write: &mu
             && run_start >= word.start + 2
             && units[run_start - 2].class == Class::Letter
             && matches!(units[run_start].ch, '0' | '1' | '3' | '4' | '5');
-        let convert = letter_before && (letter_after || (idx == word.end && (had_inner_leet || trailing_single)));
+        let convert = letter_before
+            && (letter_after || (idx == word.end && (had_inner_leet || trailing_single)));
         if convert {
             for unit in &mut units[run_start..idx] {
                 if let Some(letter) = leet_letter(unit.ch) {
@@ -602,7 +685,10 @@ fn process_word(units: &mut [Unit], raw_start: usize, raw_end: usize, write: &mu
             if !digits && unit.class == Class::Letter {
                 // Squash runs of three or more identical letters to one.
                 let mut run_end = idx + 1;
-                while run_end < word.end && units[run_end].ch == unit.ch && units[run_end].class == Class::Letter {
+                while run_end < word.end
+                    && units[run_end].ch == unit.ch
+                    && units[run_end].class == Class::Letter
+                {
                     run_end += 1;
                 }
                 if run_end - idx >= 3 {
@@ -645,13 +731,25 @@ fn join_spaced_letters(items: &mut Vec<Item>) {
         let mut count = 0;
         let mut probe = idx;
         let mut run = None;
-        while let Item::Token { single_letter: true, start, end, .. } = items[probe] {
+        while let Item::Token {
+            single_letter: true,
+            start,
+            end,
+            ..
+        } = items[probe]
+        {
             count += 1;
             let first = run.map_or(start, |(first, _)| first);
             run = Some((first, end));
             if probe + 2 < items.len()
                 && matches!(items[probe + 1], Item::Sep { .. })
-                && matches!(items[probe + 2], Item::Token { single_letter: true, .. })
+                && matches!(
+                    items[probe + 2],
+                    Item::Token {
+                        single_letter: true,
+                        ..
+                    }
+                )
             {
                 probe += 2;
             } else {
@@ -688,19 +786,35 @@ fn emit(units: &[Unit], items: &[Item], out: &mut Normalized) {
     let mut prev_long_token = false;
     for item in items {
         match *item {
-            Item::Sep { start, end, terminator } => {
+            Item::Sep {
+                start,
+                end,
+                terminator,
+            } => {
                 let (start, end) = (start as usize, end as usize);
                 if start == end {
                     continue;
                 }
-                let ch = if terminator && prev_long_token { '.' } else { ' ' };
+                let ch = if terminator && prev_long_token {
+                    '.'
+                } else {
+                    ' '
+                };
                 // A separator maps to the whole original run.
                 let orig_start = units[start].start;
                 let orig_end = units[end - 1].end;
                 push_char(out, ch, orig_start, orig_end, 0);
                 prev_long_token = false;
             }
-            Item::Token { start, end, chars, digits, squashed, joined, .. } => {
+            Item::Token {
+                start,
+                end,
+                chars,
+                digits,
+                squashed,
+                joined,
+                ..
+            } => {
                 let (start, end) = (start as usize, end as usize);
                 // Tokens that follow each other directly (digit/letter splits)
                 // get a space between them, mapped to an empty original range.
@@ -730,7 +844,13 @@ fn emit(units: &[Unit], items: &[Item], out: &mut Normalized) {
                             run_end += 1;
                         }
                         if run_end - idx >= 3 {
-                            push_char(out, unit.ch, unit.start, letters[run_end - 1].end, JOINED | SQUASHED);
+                            push_char(
+                                out,
+                                unit.ch,
+                                unit.start,
+                                letters[run_end - 1].end,
+                                JOINED | SQUASHED,
+                            );
                             written += 1;
                         } else {
                             for one in &letters[idx..run_end] {

@@ -49,12 +49,34 @@ const MAX_SPANS: usize = 12;
 
 /// Words that make a request direct when found just before it, or inside it.
 const ASK_WORDS: [&str; 24] = [
-    "please", "pls", "plz", "can you", "could you", "would you", "will you", "can u", "i want you to",
-    "i need you to", "por favor", "puedes", "podrias", "s il te plait", "s il vous plait", "bitte",
-    "kannst du", "per favore", "puoi", "alsjeblieft", "kun je", "pode", "voce pode", "now",
+    "please",
+    "pls",
+    "plz",
+    "can you",
+    "could you",
+    "would you",
+    "will you",
+    "can u",
+    "i want you to",
+    "i need you to",
+    "por favor",
+    "puedes",
+    "podrias",
+    "s il te plait",
+    "s il vous plait",
+    "bitte",
+    "kannst du",
+    "per favore",
+    "puoi",
+    "alsjeblieft",
+    "kun je",
+    "pode",
+    "voce pode",
+    "now",
 ];
 const DIRECT_TOKENS: [&str; 16] = [
-    "me", "i", "you", "u", "moi", "mir", "mich", "mi", "yo", "eu", "io", "ik", "mij", "quiero", "voglio", "je",
+    "me", "i", "you", "u", "moi", "mir", "mich", "mi", "yo", "eu", "io", "ik", "mij", "quiero",
+    "voglio", "je",
 ];
 
 /// One scored pair: the evidence behind a solicitation or sexualisation.
@@ -132,7 +154,12 @@ pub(crate) fn score_message(
     let text = norm.as_str().as_bytes();
     let span = |start: u32, end: u32, role: SpanRole| {
         let range = norm.original_range(start as usize..end as usize);
-        Span { start: range.start, end: range.end, role, turn }
+        Span {
+            start: range.start,
+            end: range.end,
+            role,
+            turn,
+        }
     };
     let mut findings = Vec::new();
 
@@ -166,7 +193,12 @@ pub(crate) fn score_message(
     {
         let mut spans = pair_spans(&pair, &span);
         spans.push(span(intent.start, intent.end, SpanRole::Intent));
-        findings.push(finding(Category::CsamSolicitation, score, "text.solicitation", spans));
+        findings.push(finding(
+            Category::CsamSolicitation,
+            score,
+            "text.solicitation",
+            spans,
+        ));
     }
 
     // Sexualisation: an evaluating or desiring pair, when not a request.
@@ -203,7 +235,12 @@ pub(crate) fn score_message(
             if let Some(desire) = desire {
                 spans.push(span(desire.start, desire.end, SpanRole::Intent));
             }
-            findings.push(finding(Category::MinorSexualization, score, "text.sexualization", spans));
+            findings.push(finding(
+                Category::MinorSexualization,
+                score,
+                "text.sexualization",
+                spans,
+            ));
         }
     }
 
@@ -215,7 +252,12 @@ pub(crate) fn score_message(
             .take(MAX_SPANS)
             .map(|hit| span(hit.start, hit.end, SpanRole::HelpSeeking))
             .collect();
-        findings.push(finding(Category::HelpSeeking, help, "text.help_seeking", spans));
+        findings.push(finding(
+            Category::HelpSeeking,
+            help,
+            "text.help_seeking",
+            spans,
+        ));
     }
 
     // Context findings explain the decision; they trigger nothing by default.
@@ -226,7 +268,12 @@ pub(crate) fn score_message(
             .take(MAX_SPANS)
             .map(|m| span(m.start, m.end, SpanRole::MinorIndicator))
             .collect();
-        findings.push(finding(Category::MinorIndicator, f64::from(best), "text.minor", spans));
+        findings.push(finding(
+            Category::MinorIndicator,
+            f64::from(best),
+            "text.minor",
+            spans,
+        ));
     }
     if let Some(best) = analysis.sexual.iter().map(|s| s.weight).reduce(f32::max) {
         let spans = analysis
@@ -235,9 +282,18 @@ pub(crate) fn score_message(
             .take(MAX_SPANS)
             .map(|s| span(s.start, s.end, SpanRole::SexualContent))
             .collect();
-        findings.push(finding(Category::SexualContent, f64::from(best), "text.sexual", spans));
+        findings.push(finding(
+            Category::SexualContent,
+            f64::from(best),
+            "text.sexual",
+            spans,
+        ));
     }
-    MessageScores { findings, help, help_parts }
+    MessageScores {
+        findings,
+        help,
+        help_parts,
+    }
 }
 
 pub(crate) fn finding(category: Category, score: f64, name: &str, spans: Vec<Span>) -> Finding {
@@ -285,10 +341,15 @@ fn pairs(analysis: &Analysis) -> Vec<Pair> {
     // the pairs actually inside the window).
     let mut first = 0;
     for sexual in &analysis.sexual {
-        while first < analysis.minors.len() && analysis.minors[first].end + PAIR_WINDOW < sexual.start {
+        while first < analysis.minors.len()
+            && analysis.minors[first].end + PAIR_WINDOW < sexual.start
+        {
             first += 1;
         }
-        for minor in analysis.minors[first..].iter().take_while(|m| m.start <= sexual.end + PAIR_WINDOW) {
+        for minor in analysis.minors[first..]
+            .iter()
+            .take_while(|m| m.start <= sexual.end + PAIR_WINDOW)
+        {
             let distance = gap(minor.start, minor.end, sexual.start, sexual.end);
             if distance > PAIR_WINDOW {
                 continue;
@@ -321,11 +382,19 @@ fn pairs(analysis: &Analysis) -> Vec<Pair> {
 /// pairs with a request only to create (`write a story where ...`); with
 /// desire it is sexualisation. A media noun does not make a request of an
 /// evaluation (`the kid in the video looks ...`) or of a question.
-fn best_intent(analysis: &Analysis, pair: &Pair, question: bool, text: &[u8]) -> Option<(f64, Hit)> {
+fn best_intent(
+    analysis: &Analysis,
+    pair: &Pair,
+    question: bool,
+    text: &[u8],
+) -> Option<(f64, Hit)> {
     let sex_kind = pair.sexual.map(|s| s.kind);
     analysis
         .near(pair.lo, pair.hi, INTENT_WINDOW, |kind| {
-            matches!(kind, Kind::IntentCreate | Kind::IntentAcquire | Kind::IntentMedia)
+            matches!(
+                kind,
+                Kind::IntentCreate | Kind::IntentAcquire | Kind::IntentMedia
+            )
         })
         .filter(|hit| !is_reported(analysis, hit))
         .filter_map(|hit| {
@@ -340,7 +409,9 @@ fn best_intent(analysis: &Analysis, pair: &Pair, question: bool, text: &[u8]) ->
             }
             let weight = match hit.kind {
                 Kind::IntentMedia => {
-                    let inside_material = pair.material.is_some_and(|m| m.start <= hit.start && hit.end <= m.end);
+                    let inside_material = pair
+                        .material
+                        .is_some_and(|m| m.start <= hit.start && hit.end <= m.end);
                     // An evaluating word takes a media noun only when they
                     // touch (`sexy pics`), not across a sentence (`the kid
                     // in the video looks ...`).
@@ -366,8 +437,14 @@ fn best_intent(analysis: &Analysis, pair: &Pair, question: bool, text: &[u8]) ->
 /// reported speech or a description, not a request.
 fn is_reported(analysis: &Analysis, hit: &Hit) -> bool {
     analysis
-        .near(hit.start.saturating_sub(24), hit.start, 0, |kind| kind == Kind::NonRequest)
-        .any(|it| it.end <= hit.start && hit.start - it.end <= 16 && !analysis.break_between(it.end, hit.start))
+        .near(hit.start.saturating_sub(24), hit.start, 0, |kind| {
+            kind == Kind::NonRequest
+        })
+        .any(|it| {
+            it.end <= hit.start
+                && hit.start - it.end <= 16
+                && !analysis.break_between(it.end, hit.start)
+        })
 }
 
 /// A request made to the reader: an order to create (unless its object is
@@ -379,7 +456,11 @@ fn is_direct(analysis: &Analysis, hit: &Hit, text: &[u8]) -> bool {
         // The object right after the verb (`write a guide`, `write an essay on`).
         return !analysis
             .near(hit.end, hit.end + 12, 0, |kind| kind == Kind::Discourse)
-            .any(|it| it.start >= hit.end && it.start <= hit.end + 5 && !analysis.break_between(hit.end, it.start));
+            .any(|it| {
+                it.start >= hit.end
+                    && it.start <= hit.end + 5
+                    && !analysis.break_between(hit.end, it.start)
+            });
     }
     let start = hit.start as usize;
     if start == 0 || text[start - 1] == b'.' || (start >= 2 && text[start - 2] == b'.') {
@@ -466,11 +547,17 @@ fn help_parts(analysis: &Analysis, pairs: &[Pair], text: &[u8]) -> HelpParts {
                     | Kind::SexAct
             )
         })
-        || (disclosure > 0.0 && (!analysis.minors.is_empty() || media || !analysis.sexual.is_empty()));
+        || (disclosure > 0.0
+            && (!analysis.minors.is_empty() || media || !analysis.sexual.is_empty()));
     let first_person = text
         .split(|b| !b.is_ascii_alphanumeric())
         .any(|word| FIRST_PERSON.contains(&word));
-    HelpParts { question, disclosure, relevant, first_person }
+    HelpParts {
+        question,
+        disclosure,
+        relevant,
+        first_person,
+    }
 }
 
 /// A request verb inside a question, addressed to the reader: right after
@@ -484,7 +571,22 @@ fn asked_in_question(hit: &Hit, text: &[u8]) -> bool {
     }
     let before = std::str::from_utf8(&text[start.saturating_sub(12)..start]).unwrap_or("");
     let previous = before.trim_end().rsplit([' ', '.']).next().unwrap_or("");
-    matches!(previous, "i" | "you" | "u" | "to" | "me" | "please" | "pls" | "we" | "yo" | "je" | "ich" | "eu" | "io" | "ik")
+    matches!(
+        previous,
+        "i" | "you"
+            | "u"
+            | "to"
+            | "me"
+            | "please"
+            | "pls"
+            | "we"
+            | "yo"
+            | "je"
+            | "ich"
+            | "eu"
+            | "io"
+            | "ik"
+    )
 }
 
 /// True if the message opens with a question word (`how`, `is`, `what`...).
@@ -497,9 +599,33 @@ fn starts_with_question(text: &[u8]) -> bool {
 }
 
 const QUESTION_WORDS: [&[u8]; 27] = [
-    b"how", b"what", b"why", b"is", b"are", b"should", b"does", b"do", b"when", b"which", b"can",
-    b"como", b"que", b"por", b"comment", b"pourquoi", b"est", b"wie", b"was", b"warum", b"ist",
-    b"come", b"perche", b"hoe", b"wat", b"waarom", b"quando",
+    b"how",
+    b"what",
+    b"why",
+    b"is",
+    b"are",
+    b"should",
+    b"does",
+    b"do",
+    b"when",
+    b"which",
+    b"can",
+    b"como",
+    b"que",
+    b"por",
+    b"comment",
+    b"pourquoi",
+    b"est",
+    b"wie",
+    b"was",
+    b"warum",
+    b"ist",
+    b"come",
+    b"perche",
+    b"hoe",
+    b"wat",
+    b"waarom",
+    b"quando",
 ];
 
 const FIRST_PERSON: [&[u8]; 22] = [

@@ -43,7 +43,13 @@ impl TermList {
     /// # Errors
     /// A list with no terms, or a term that normalises to nothing (only
     /// punctuation or invisible characters), with its line number.
-    pub fn parse(file: &str, name: &str, category: Category, score: f64, text: &str) -> Result<TermList, Error> {
+    pub fn parse(
+        file: &str,
+        name: &str,
+        category: Category,
+        score: f64,
+        text: &str,
+    ) -> Result<TermList, Error> {
         let mut patterns = Vec::new();
         let mut lines = Vec::new();
         for (idx, line) in text.lines().enumerate() {
@@ -64,14 +70,28 @@ impl TermList {
             lines.push(idx + 1);
         }
         if patterns.is_empty() {
-            return Err(Error::TermList { file: file.to_owned(), line: 0, reason: "expected at least one term, got none".to_owned() });
+            return Err(Error::TermList {
+                file: file.to_owned(),
+                line: 0,
+                reason: "expected at least one term, got none".to_owned(),
+            });
         }
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
             .kind(Some(AhoCorasickKind::DFA))
             .build(&patterns)
-            .map_err(|err| Error::TermList { file: file.to_owned(), line: 0, reason: err.to_string() })?;
-        Ok(TermList { name: name.to_owned(), category, score: score.clamp(0.0, 1.0), automaton, lines })
+            .map_err(|err| Error::TermList {
+                file: file.to_owned(),
+                line: 0,
+                reason: err.to_string(),
+            })?;
+        Ok(TermList {
+            name: name.to_owned(),
+            category,
+            score: score.clamp(0.0, 1.0),
+            automaton,
+            lines,
+        })
     }
 
     /// The list's name, as it appears in findings.
@@ -102,7 +122,12 @@ impl TermList {
             let line = self.lines[found.pattern().as_usize()];
             let entry_id = format!("line:{line}");
             let range = norm.original_range(start..end);
-            let span = Span { start: range.start, end: range.end, role: SpanRole::Term, turn };
+            let span = Span {
+                start: range.start,
+                end: range.end,
+                role: SpanRole::Term,
+                turn,
+            };
             if let Some(existing) = out[first..]
                 .iter_mut()
                 .find(|it| it.source.entry_id.as_deref() == Some(entry_id.as_str()))
@@ -136,7 +161,14 @@ mod tests {
     #[test]
     fn matches_after_normalisation_and_reports_line_numbers() {
         // Benign stand-in terms: real lists are supplied by operators.
-        let list = TermList::parse("t.txt", "standin", Category::CsamSolicitation, 0.9, "# comment\n\nblue giraffe\npurple\n").unwrap();
+        let list = TermList::parse(
+            "t.txt",
+            "standin",
+            Category::CsamSolicitation,
+            0.9,
+            "# comment\n\nblue giraffe\npurple\n",
+        )
+        .unwrap();
         assert_eq!(list.len(), 2);
         let text = "a BLUE  g1raffe and purples and p u r p l e";
         let norm = normalize(text);
@@ -145,17 +177,31 @@ mod tests {
         assert_eq!(out.len(), 2, "{out:?}");
         assert_eq!(out[0].source.entry_id.as_deref(), Some("line:3"));
         assert_eq!(out[0].source.kind, SourceKind::TermList);
-        assert_eq!(&text[out[0].spans[0].start..out[0].spans[0].end], "BLUE  g1raffe");
+        assert_eq!(
+            &text[out[0].spans[0].start..out[0].spans[0].end],
+            "BLUE  g1raffe"
+        );
         assert_eq!(out[1].source.entry_id.as_deref(), Some("line:4"));
-        assert_eq!(&text[out[1].spans[0].start..out[1].spans[0].end], "p u r p l e");
+        assert_eq!(
+            &text[out[1].spans[0].start..out[1].spans[0].end],
+            "p u r p l e"
+        );
         assert!(!format!("{list:?}").contains("giraffe"));
     }
 
     #[test]
     fn bad_lists_name_the_line() {
-        let err = TermList::parse("t.txt", "x", Category::Grooming, 1.0, "ok\n\u{200b}\n").unwrap_err();
-        assert_eq!(err.to_string(), "t.txt:2: term: expected letters or digits, got only punctuation or invisible characters");
-        let err = TermList::parse("t.txt", "x", Category::Grooming, 1.0, "# nothing\n").unwrap_err();
-        assert_eq!(err.to_string(), "t.txt:0: expected at least one term, got none");
+        let err =
+            TermList::parse("t.txt", "x", Category::Grooming, 1.0, "ok\n\u{200b}\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.txt:2: term: expected letters or digits, got only punctuation or invisible characters"
+        );
+        let err =
+            TermList::parse("t.txt", "x", Category::Grooming, 1.0, "# nothing\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.txt:0: expected at least one term, got none"
+        );
     }
 }

@@ -50,7 +50,11 @@ impl std::fmt::Debug for RemoteConfig {
 
 impl RemoteConfig {
     /// A config with the documented defaults.
-    pub fn new(name: impl Into<String>, base_url: impl Into<String>, model: impl Into<String>) -> RemoteConfig {
+    pub fn new(
+        name: impl Into<String>,
+        base_url: impl Into<String>,
+        model: impl Into<String>,
+    ) -> RemoteConfig {
         RemoteConfig {
             name: name.into(),
             base_url: base_url.into(),
@@ -105,7 +109,9 @@ impl HttpClient {
         super::install_crypto_provider();
         let parsed = reqwest::Url::parse(&config.base_url).map_err(|err| Error::Config {
             classifier: config.name.clone(),
-            reason: format!("base_url: expected an http(s) URL, got a value that does not parse ({err})"),
+            reason: format!(
+                "base_url: expected an http(s) URL, got a value that does not parse ({err})"
+            ),
         })?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(Error::Config {
@@ -117,7 +123,10 @@ impl HttpClient {
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .build()
-            .map_err(|err| Error::Config { classifier: config.name.clone(), reason: err.to_string() })?;
+            .map_err(|err| Error::Config {
+                classifier: config.name.clone(),
+                reason: err.to_string(),
+            })?;
         Ok(HttpClient {
             client,
             semaphore: Semaphore::new(config.max_concurrency.max(1)),
@@ -150,12 +159,19 @@ impl HttpClient {
     }
 
     fn error(&self, reason: impl Into<String>) -> Error {
-        Error::Classifier { classifier: self.config.name.clone(), reason: reason.into() }
+        Error::Classifier {
+            classifier: self.config.name.clone(),
+            reason: reason.into(),
+        }
     }
 
     /// POSTs `body` as JSON to `{base_url}/{path}` and returns the response
     /// body parsed as JSON, retrying what is worth retrying.
-    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> Result<serde_json::Value, Error> {
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, Error> {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let res = self.post_json_inner(path, body).await;
         if res.is_err() {
@@ -164,9 +180,17 @@ impl HttpClient {
         res
     }
 
-    async fn post_json_inner(&self, path: &str, body: &serde_json::Value) -> Result<serde_json::Value, Error> {
+    async fn post_json_inner(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, Error> {
         let url = format!("{}/{}", self.config.base_url.trim_end_matches('/'), path);
-        let _permit = self.semaphore.acquire().await.map_err(|_| self.error("shutting down"))?;
+        let _permit = self
+            .semaphore
+            .acquire()
+            .await
+            .map_err(|_| self.error("shutting down"))?;
         let mut attempt = 0u32;
         loop {
             self.counters.attempts.fetch_add(1, Ordering::Relaxed);
@@ -186,8 +210,9 @@ impl HttpClient {
                         });
                         match bytes {
                             Ok(bytes) => {
-                                return serde_json::from_slice(&bytes)
-                                    .map_err(|err| self.error(format!("response: expected JSON ({err})")));
+                                return serde_json::from_slice(&bytes).map_err(|err| {
+                                    self.error(format!("response: expected JSON ({err})"))
+                                });
                             }
                             Err(err) => Retry::Yes(err),
                         }
@@ -207,7 +232,9 @@ impl HttpClient {
             match outcome {
                 Retry::No(err) => return Err(err),
                 Retry::Yes(err) if attempt >= self.config.retries => {
-                    let Error::Classifier { reason, .. } = err else { return Err(err) };
+                    let Error::Classifier { reason, .. } = err else {
+                        return Err(err);
+                    };
                     return Err(self.error(format!("{reason} (after {} attempts)", attempt + 1)));
                 }
                 Retry::Yes(_) => {

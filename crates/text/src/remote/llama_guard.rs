@@ -63,7 +63,10 @@ impl LlamaGuard {
     /// # Errors
     /// A base URL that does not parse.
     pub fn new(config: RemoteConfig, template: LlamaGuardTemplate) -> Result<LlamaGuard, Error> {
-        Ok(LlamaGuard { http: HttpClient::new(config)?, template })
+        Ok(LlamaGuard {
+            http: HttpClient::new(config)?,
+            template,
+        })
     }
 
     async fn run(&self, turns: &[Turn], target: Target) -> Result<Vec<Finding>, Error> {
@@ -78,7 +81,11 @@ impl LlamaGuard {
                 let messages: Vec<Value> = turns
                     .iter()
                     .map(|(_, turn)| {
-                        let role = if turn.role == Role::Assistant { "assistant" } else { "user" };
+                        let role = if turn.role == Role::Assistant {
+                            "assistant"
+                        } else {
+                            "user"
+                        };
                         json!({"role": role, "content": turn.text})
                     })
                     .collect();
@@ -93,7 +100,10 @@ impl LlamaGuard {
                 let prompt = build_prompt(&turns, target);
                 let body = json!({"model": model, "prompt": prompt, "temperature": 0, "max_tokens": 20, "stream": false});
                 let response = self.http.post_json("completions", &body).await?;
-                response.pointer("/choices/0/text").and_then(Value::as_str).map(str::to_owned)
+                response
+                    .pointer("/choices/0/text")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
             }
         };
         let Some(verdict) = verdict else {
@@ -105,7 +115,10 @@ impl LlamaGuard {
             self.error(reason)
         })?;
         let mut findings = Vec::new();
-        if categories.iter().any(|code| code == CHILD_SEXUAL_EXPLOITATION) {
+        if categories
+            .iter()
+            .any(|code| code == CHILD_SEXUAL_EXPLOITATION)
+        {
             let mut finding = Finding::new(
                 target.exploitation_category(),
                 1.0,
@@ -115,14 +128,22 @@ impl LlamaGuard {
                 },
             );
             let text_len = turns.last().map_or(0, |(_, turn)| turn.text.len());
-            finding.spans.push(Span { start: 0, end: text_len, role: SpanRole::SexualContent, turn: Some(last_idx) });
+            finding.spans.push(Span {
+                start: 0,
+                end: text_len,
+                role: SpanRole::SexualContent,
+                turn: Some(last_idx),
+            });
             findings.push(finding);
         }
         Ok(findings)
     }
 
     fn error(&self, reason: impl Into<String>) -> Error {
-        Error::Classifier { classifier: self.http.config().name.clone(), reason: reason.into() }
+        Error::Classifier {
+            classifier: self.http.config().name.clone(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -131,7 +152,11 @@ impl Classifier for LlamaGuard {
         &self.http.config().name
     }
 
-    fn classify<'a>(&'a self, turns: &'a [Turn], target: Target) -> BoxFuture<'a, Result<Vec<Finding>, Error>> {
+    fn classify<'a>(
+        &'a self,
+        turns: &'a [Turn],
+        target: Target,
+    ) -> BoxFuture<'a, Result<Vec<Finding>, Error>> {
         Box::pin(self.run(turns, target))
     }
 
@@ -178,7 +203,11 @@ pub fn build_prompt(turns: &[(usize, &Turn)], target: Target) -> String {
     }
     prompt.push_str("<END UNSAFE CONTENT CATEGORIES>\n\n<BEGIN CONVERSATION>\n\n");
     for (_, turn) in turns {
-        let speaker = if turn.role == Role::Assistant { "Agent" } else { "User" };
+        let speaker = if turn.role == Role::Assistant {
+            "Agent"
+        } else {
+            "User"
+        };
         prompt.push_str(speaker);
         prompt.push_str(": ");
         prompt.push_str(&turn.text);
@@ -211,7 +240,9 @@ pub fn parse_verdict(text: &str) -> Result<Vec<String>, String> {
                     && code.starts_with('S')
                     && code[1..].chars().all(|c| c.is_ascii_digit());
                 if !valid {
-                    return Err("response: expected category codes like S4 after 'unsafe'".to_owned());
+                    return Err(
+                        "response: expected category codes like S4 after 'unsafe'".to_owned()
+                    );
                 }
             }
             Ok(rest)
@@ -231,19 +262,28 @@ mod tests {
     fn verdicts_parse() {
         assert_eq!(parse_verdict("safe"), Ok(vec![]));
         assert_eq!(parse_verdict("\n\nunsafe\nS4"), Ok(vec!["S4".to_owned()]));
-        assert_eq!(parse_verdict("unsafe\nS1,S4"), Ok(vec!["S1".to_owned(), "S4".to_owned()]));
+        assert_eq!(
+            parse_verdict("unsafe\nS1,S4"),
+            Ok(vec!["S1".to_owned(), "S4".to_owned()])
+        );
         assert!(parse_verdict("I cannot help with that").is_err());
         assert!(parse_verdict("unsafe\nchild stuff").is_err());
     }
 
     #[test]
     fn prompt_follows_the_llama_guard_3_format() {
-        let turns = [Turn::new(Role::User, "hello"), Turn::new(Role::Assistant, "hi")];
+        let turns = [
+            Turn::new(Role::User, "hello"),
+            Turn::new(Role::Assistant, "hi"),
+        ];
         let judged = judged_turns(&turns, Target::Agent);
         let prompt = build_prompt(&judged, Target::Agent);
         assert!(prompt.starts_with("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nTask: Check if there is unsafe content in 'Agent' messages"));
         assert!(prompt.contains("S4: Child Sexual Exploitation.\n"));
-        assert!(prompt.contains("<BEGIN CONVERSATION>\n\nUser: hello\n\nAgent: hi\n\n<END CONVERSATION>"));
+        assert!(
+            prompt
+                .contains("<BEGIN CONVERSATION>\n\nUser: hello\n\nAgent: hi\n\n<END CONVERSATION>")
+        );
         assert!(prompt.ends_with("<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"));
         // Judging the user drops the trailing assistant turn.
         assert_eq!(judged_turns(&turns, Target::User).len(), 1);

@@ -50,8 +50,11 @@ impl Target {
 
 /// The categories a remote child-exploitation verdict speaks to (used when
 /// policy combines sources with `all`).
-pub const EXPLOITATION_CATEGORIES: [Category; 3] =
-    [Category::CsamSolicitation, Category::MinorSexualization, Category::Grooming];
+pub const EXPLOITATION_CATEGORIES: [Category; 3] = [
+    Category::CsamSolicitation,
+    Category::MinorSexualization,
+    Category::Grooming,
+];
 
 /// A remote classifier.
 pub trait Classifier: Send + Sync {
@@ -64,7 +67,11 @@ pub trait Classifier: Send + Sync {
     }
 
     /// Classifies a conversation (a single message is one user turn).
-    fn classify<'a>(&'a self, turns: &'a [Turn], target: Target) -> BoxFuture<'a, Result<Vec<Finding>, Error>>;
+    fn classify<'a>(
+        &'a self,
+        turns: &'a [Turn],
+        target: Target,
+    ) -> BoxFuture<'a, Result<Vec<Finding>, Error>>;
 
     /// Request, retry and failure counts so far.
     fn counters(&self) -> CounterSnapshot;

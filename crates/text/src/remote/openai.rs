@@ -28,12 +28,17 @@ impl OpenAiModeration {
     /// # Errors
     /// A base URL that does not parse.
     pub fn new(config: RemoteConfig) -> Result<OpenAiModeration, Error> {
-        Ok(OpenAiModeration { http: HttpClient::new(config)? })
+        Ok(OpenAiModeration {
+            http: HttpClient::new(config)?,
+        })
     }
 
     fn error(&self, reason: impl Into<String>) -> Error {
         self.http.count_failure();
-        Error::Classifier { classifier: self.http.config().name.clone(), reason: reason.into() }
+        Error::Classifier {
+            classifier: self.http.config().name.clone(),
+            reason: reason.into(),
+        }
     }
 
     async fn run(&self, turns: &[Turn], target: Target) -> Result<Vec<Finding>, Error> {
@@ -42,10 +47,17 @@ impl OpenAiModeration {
             Target::User => Role::User,
             Target::Agent => Role::Assistant,
         };
-        let mut judged: Vec<(usize, &Turn)> =
-            turns.iter().enumerate().filter(|(_, turn)| turn.role == wanted).collect();
+        let mut judged: Vec<(usize, &Turn)> = turns
+            .iter()
+            .enumerate()
+            .filter(|(_, turn)| turn.role == wanted)
+            .collect();
         if judged.is_empty() {
-            judged = turns.iter().enumerate().filter(|(_, turn)| turn.role != Role::System).collect();
+            judged = turns
+                .iter()
+                .enumerate()
+                .filter(|(_, turn)| turn.role != Role::System)
+                .collect();
         }
         if judged.is_empty() {
             return Ok(Vec::new());
@@ -71,7 +83,9 @@ impl OpenAiModeration {
                 .and_then(Value::as_f64)
                 .ok_or_else(|| self.error(format!("response: results[{idx}].category_scores[\"sexual/minors\"]: expected a number, got none")))?;
             if !(0.0..=1.0).contains(&score) {
-                return Err(self.error(format!("response: results[{idx}] score: expected 0 to 1, got {score}")));
+                return Err(self.error(format!(
+                    "response: results[{idx}] score: expected 0 to 1, got {score}"
+                )));
             }
             if best.is_none_or(|(best, _)| score > best) {
                 best = Some((score, idx));
@@ -90,7 +104,12 @@ impl OpenAiModeration {
                     ..FindingSource::classifier(self.http.config().name.clone())
                 },
             );
-            finding.spans.push(Span { start: 0, end: turn.text.len(), role: SpanRole::SexualContent, turn: Some(turn_idx) });
+            finding.spans.push(Span {
+                start: 0,
+                end: turn.text.len(),
+                role: SpanRole::SexualContent,
+                turn: Some(turn_idx),
+            });
             findings.push(finding);
         }
         Ok(findings)
@@ -102,7 +121,11 @@ impl Classifier for OpenAiModeration {
         &self.http.config().name
     }
 
-    fn classify<'a>(&'a self, turns: &'a [Turn], target: Target) -> BoxFuture<'a, Result<Vec<Finding>, Error>> {
+    fn classify<'a>(
+        &'a self,
+        turns: &'a [Turn],
+        target: Target,
+    ) -> BoxFuture<'a, Result<Vec<Finding>, Error>> {
         Box::pin(self.run(turns, target))
     }
 
