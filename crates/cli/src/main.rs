@@ -45,6 +45,7 @@ pub(crate) struct Global {
 enum Command {
     Hash(cmd::hash::Args),
     Policy(cmd::policy::Args),
+    Scan(cmd::scan::Args),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
     let res = match cli.command {
         Command::Hash(args) => cmd::hash::run(&cli.global, args),
         Command::Policy(args) => cmd::policy::run(&cli.global, args),
+        Command::Scan(args) => cmd::scan::run(&cli.global, args),
     };
     exit::report(res)
 }

@@ -2,3 +2,4 @@
 
 pub(crate) mod hash;
 pub(crate) mod policy;
+pub(crate) mod scan;
