@@ -43,6 +43,8 @@ pub(crate) struct Global {
 
 #[derive(Subcommand)]
 enum Command {
+    Classify(cmd::classify::Args),
+    Eval(cmd::eval::Args),
     Hash(cmd::hash::Args),
     Policy(cmd::policy::Args),
     Scan(cmd::scan::Args),
@@ -51,6 +53,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
+        Command::Classify(args) => cmd::classify::run(&cli.global, args),
+        Command::Eval(args) => cmd::eval::run(&cli.global, args),
         Command::Hash(args) => cmd::hash::run(&cli.global, args),
         Command::Policy(args) => cmd::policy::run(&cli.global, args),
         Command::Scan(args) => cmd::scan::run(&cli.global, args),
