@@ -27,6 +27,7 @@ pub(crate) struct Progress {
     started: Instant,
     bar: Option<ProgressBar>,
     last_line: Mutex<Instant>,
+    note: Mutex<String>,
 }
 
 impl Progress {
@@ -57,6 +58,7 @@ impl Progress {
             started: Instant::now(),
             bar,
             last_line: Mutex::new(Instant::now()),
+            note: Mutex::new(String::new()),
         }
     }
 
@@ -96,19 +98,32 @@ impl Progress {
         }
     }
 
+    /// Shows a second figure beside the count (e.g. samples/s while the
+    /// bar counts bytes), on the bar and at the end of plain lines.
+    pub(crate) fn set_note(&self, note: String) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{} {note}", self.unit));
+        }
+        if let Ok(mut slot) = self.note.try_lock() {
+            *slot = note;
+        }
+    }
+
     fn line(&self, done: u64) -> String {
+        let note = self.note.lock().map(|n| n.clone()).unwrap_or_default();
+        let note = if note.is_empty() { note } else { format!(", {note}") };
         let secs = self.started.elapsed().as_secs_f64().max(1e-9);
         let rate = done as f64 / secs;
         match self.total {
             Some(total) if rate > 0.0 => {
                 let eta = total.saturating_sub(done) as f64 / rate;
                 format!(
-                    "{}: {done}/{total} {}, {rate:.1}/s, {secs:.1}s elapsed, eta {eta:.0}s",
+                    "{}: {done}/{total} {}, {rate:.1}/s, {secs:.1}s elapsed, eta {eta:.0}s{note}",
                     self.label, self.unit
                 )
             }
             _ => format!(
-                "{}: {done} {}, {rate:.1}/s, {secs:.1}s elapsed",
+                "{}: {done} {}, {rate:.1}/s, {secs:.1}s elapsed{note}",
                 self.label, self.unit
             ),
         }
