@@ -15,16 +15,28 @@ use std::{
 use util::TestDir;
 
 fn python(script: &str, args: &[&Path]) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python").join(script);
-    let out = Command::new("python3").arg(path).args(args).output().expect("python3 runs");
-    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/python")
+        .join(script);
+    let out = Command::new("python3")
+        .arg(path)
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 fn bank_with(dir: &TestDir, hashes: &[childsafe_core::Sha256]) -> PathBuf {
     let banks = dir.join("banks");
     let mut opened = childsafe_match::Banks::open(&banks).unwrap();
-    opened.create("standin", childsafe_match::BankSettings::default()).unwrap();
+    opened
+        .create("standin", childsafe_match::BankSettings::default())
+        .unwrap();
     let entries = hashes
         .iter()
         .enumerate()
@@ -58,10 +70,17 @@ fn member(tar_path: &Path, name: &str) -> Vec<u8> {
 fn webdataset_from_python_is_cleaned_and_reads_back_in_python() {
     let dir = TestDir::new();
     let input = dir.join("in");
-    python("scan_make_dataset.py", &[&input, Path::new("3"), Path::new("6")]);
-    let listed = childsafe_hash::crypto_hashes(&member(&input.join("00001.tar"), "000010002.jpg")).sha256;
+    python(
+        "scan_make_dataset.py",
+        &[&input, Path::new("3"), Path::new("6")],
+    );
+    let listed =
+        childsafe_hash::crypto_hashes(&member(&input.join("00001.tar"), "000010002.jpg")).sha256;
     let banks = bank_with(&dir, &[listed]);
-    let urls = dir.write("urls.txt", "# a hotline-style list\nimages.example.org/000020005.jpg\n");
+    let urls = dir.write(
+        "urls.txt",
+        "# a hotline-style list\nimages.example.org/000020005.jpg\n",
+    );
     let out = util::run(
         dir.command()
             .arg("--banks")
@@ -75,21 +94,48 @@ fn webdataset_from_python_is_cleaned_and_reads_back_in_python() {
     assert!(out.stdout.contains("total"), "{}", out.stdout);
     // Nothing of the content on either stream.
     for stream in [&out.stdout, &out.stderr] {
-        assert!(!stream.contains("pattern 2") && !stream.contains("example.org"), "{stream}");
+        assert!(
+            !stream.contains("pattern 2") && !stream.contains("example.org"),
+            "{stream}"
+        );
     }
-    let seen: serde_json::Value = serde_json::from_str(&python("scan_readback.py", &[&dir.join("out")])).unwrap();
+    let seen: serde_json::Value =
+        serde_json::from_str(&python("scan_readback.py", &[&dir.join("out")])).unwrap();
     let keys = |file: &str| -> Vec<String> {
-        seen[file]["keys"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_owned()).collect()
+        seen[file]["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_owned())
+            .collect()
     };
     let all = |shard: u32| -> Vec<String> { (0..6).map(|i| format!("{shard:05}{i:04}")).collect() };
     assert_eq!(keys("00000.tar"), all(0));
-    assert_eq!(keys("00001.tar"), all(1).into_iter().filter(|k| k != "000010002").collect::<Vec<_>>());
-    assert_eq!(keys("00002.tar"), all(2).into_iter().filter(|k| k != "000020005").collect::<Vec<_>>());
+    assert_eq!(
+        keys("00001.tar"),
+        all(1)
+            .into_iter()
+            .filter(|k| k != "000010002")
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        keys("00002.tar"),
+        all(2)
+            .into_iter()
+            .filter(|k| k != "000020005")
+            .collect::<Vec<_>>()
+    );
     // The side metadata Parquet lost the same rows, and nothing else.
     assert_eq!(keys("00001.parquet"), keys("00001.tar"));
     assert_eq!(keys("00002.parquet"), keys("00002.tar"));
-    assert_eq!(seen["00001.parquet"]["columns"], seen["00000.parquet"]["columns"]);
-    assert_eq!(std::fs::read(input.join("00000.tar")).unwrap(), std::fs::read(dir.join("out/00000.tar")).unwrap());
+    assert_eq!(
+        seen["00001.parquet"]["columns"],
+        seen["00000.parquet"]["columns"]
+    );
+    assert_eq!(
+        std::fs::read(input.join("00000.tar")).unwrap(),
+        std::fs::read(dir.join("out/00000.tar")).unwrap()
+    );
     assert!(dir.join("out/00001_stats.json").exists());
     // The manifest reads in pyarrow too, with no URL or caption in it.
     let manifest = std::fs::read_to_string(dir.join("q/manifest.jsonl")).unwrap();
@@ -104,19 +150,40 @@ fn webdataset_from_python_is_cleaned_and_reads_back_in_python() {
 fn bad_arguments_and_corrupt_shards_are_reported() {
     let dir = TestDir::new();
     let input = dir.join("in");
-    python("scan_make_dataset.py", &[&input, Path::new("2"), Path::new("4")]);
+    python(
+        "scan_make_dataset.py",
+        &[&input, Path::new("2"), Path::new("4")],
+    );
     let bytes = std::fs::read(input.join("00001.tar")).unwrap();
     std::fs::write(input.join("00001.tar"), &bytes[..3000]).unwrap();
     let banks = bank_with(&dir, &[]);
     let out = util::run(
-        dir.command().arg("--banks").arg(&banks).arg("scan").arg(&input).args(["--out", "out", "--quarantine", "q"]),
+        dir.command()
+            .arg("--banks")
+            .arg(&banks)
+            .arg("scan")
+            .arg(&input)
+            .args(["--out", "out", "--quarantine", "q"]),
     );
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("00001.tar") && out.stderr.contains("truncated"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("00001.tar") && out.stderr.contains("truncated"),
+        "{}",
+        out.stderr
+    );
     assert!(dir.join("out/00000.tar").exists() && !dir.join("out/00001.tar").exists());
     let out = util::run(
-        dir.command().arg("--banks").arg(&banks).arg("scan").arg("missing/*.tar").args(["--out", "o", "--quarantine", "q2"]),
+        dir.command()
+            .arg("--banks")
+            .arg(&banks)
+            .arg("scan")
+            .arg("missing/*.tar")
+            .args(["--out", "o", "--quarantine", "q2"]),
     );
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("missing/*.tar: matches no file"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("missing/*.tar: matches no file"),
+        "{}",
+        out.stderr
+    );
 }

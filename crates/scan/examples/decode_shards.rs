@@ -19,7 +19,10 @@ use rayon::prelude::*;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let jobs: usize = args.next().ok_or("usage: decode_shards JOBS SHARD...")?.parse()?;
+    let jobs: usize = args
+        .next()
+        .ok_or("usage: decode_shards JOBS SHARD...")?
+        .parse()?;
     let shards: Vec<PathBuf> = args.map(PathBuf::from).collect();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
     let started = Instant::now();
@@ -32,8 +35,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(path) = shards.get(i) else { break };
                     let Ok(file) = File::open(path) else { continue };
-                    let mut source =
-                        WebDatasetSource::new(BufReader::with_capacity(1 << 20, file), path.clone(), ReadConfig::default());
+                    let mut source = WebDatasetSource::new(
+                        BufReader::with_capacity(1 << 20, file),
+                        path.clone(),
+                        ReadConfig::default(),
+                    );
                     loop {
                         let mut batch = Vec::new();
                         while batch.len() < 256 {
@@ -51,7 +57,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                                 .map_init(
                                     || Hasher::new(HashConfig::default()),
                                     |hasher, sample| {
-                                        sample.images.iter().filter(|image| hasher.decode(image).is_ok()).count() as u64
+                                        sample
+                                            .images
+                                            .iter()
+                                            .filter(|image| hasher.decode(image).is_ok())
+                                            .count() as u64
                                     },
                                 )
                                 .sum()
@@ -64,6 +74,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let seconds = started.elapsed().as_secs_f64();
     let n = decoded.into_inner();
-    println!("{{\"decoded\": {n}, \"seconds\": {seconds:.3}, \"per_second\": {:.1}}}", n as f64 / seconds);
+    println!(
+        "{{\"decoded\": {n}, \"seconds\": {seconds:.3}, \"per_second\": {:.1}}}",
+        n as f64 / seconds
+    );
     Ok(())
 }

@@ -21,7 +21,9 @@ pub struct EngineChecker<'a> {
 
 impl std::fmt::Debug for EngineChecker<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EngineChecker").field("url_lists", &self.url_lists.len()).finish_non_exhaustive()
+        f.debug_struct("EngineChecker")
+            .field("url_lists", &self.url_lists.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -40,8 +42,16 @@ impl Checker for EngineChecker<'_> {
                         sha256: Some(hashes.crypto.sha256),
                     })
                     .collect();
-                let undecodable = sample.images.iter().filter(|hashes| hashes.pdq.is_err()).count();
-                let failures = sample.problems.iter().map(|p| format!("read.{}", p.what)).collect();
+                let undecodable = sample
+                    .images
+                    .iter()
+                    .filter(|hashes| hashes.pdq.is_err())
+                    .count();
+                let failures = sample
+                    .problems
+                    .iter()
+                    .map(|p| format!("read.{}", p.what))
+                    .collect();
                 (images, undecodable, failures)
             })
             .collect();
@@ -56,6 +66,7 @@ impl Checker for EngineChecker<'_> {
                 failures,
             })
             .collect();
-        self.engine.check_samples(Surface::Ingest, self.banks, self.url_lists, &ingest)
+        self.engine
+            .check_samples(Surface::Ingest, self.banks, self.url_lists, &ingest)
     }
 }

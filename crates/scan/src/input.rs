@@ -275,6 +275,9 @@ fn glob(pattern: &Path) -> Result<Vec<PathBuf>, String> {
         .build()
         .map_err(|e| format!("glob: {e}"))?
         .compile_matcher();
+    if !root.is_dir() {
+        return Ok(Vec::new());
+    }
     let depth = text[root_end..].matches('/').count() + 1;
     let recursive = text.contains("**");
     let mut walker = walkdir::WalkDir::new(&root)

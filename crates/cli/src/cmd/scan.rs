@@ -73,11 +73,21 @@ pub(crate) struct Args {
     evidence_key_file: Option<PathBuf>,
     /// This worker's index when N workers share the shard list (0-based).
     /// Default: 0.
-    #[arg(long, value_name = "I", default_value_t = 0, env = "CHILDSAFE_SHARD_INDEX")]
+    #[arg(
+        long,
+        value_name = "I",
+        default_value_t = 0,
+        env = "CHILDSAFE_SHARD_INDEX"
+    )]
     shard_index: u32,
     /// Workers sharing the shard list; each takes a contiguous block.
     /// Default: 1.
-    #[arg(long, value_name = "N", default_value_t = 1, env = "CHILDSAFE_SHARD_COUNT")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        env = "CHILDSAFE_SHARD_COUNT"
+    )]
     shard_count: u32,
     /// Shards scanned at once and checking threads. Default: the number of CPUs.
     #[arg(long, value_name = "N")]
@@ -118,7 +128,10 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<u8> {
         Some(path) => crate::cmd::policy::load(path)?,
         None => childsafe_core::Policy::default(),
     };
-    let engine = Engine::new(policy, TextDetector::built_in().context("loading the built-in text detectors")?);
+    let engine = Engine::new(
+        policy,
+        TextDetector::built_in().context("loading the built-in text detectors")?,
+    );
     let banks = Banks::open(&global.banks)
         .with_context(|| format!("opening banks in {}", global.banks.display()))?;
     let mut url_lists = Vec::new();
@@ -174,7 +187,8 @@ pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<u8> {
             }
         },
         &|update| {
-            let samples = samples_done.fetch_add(update.samples, Ordering::Relaxed) + update.samples;
+            let samples =
+                samples_done.fetch_add(update.samples, Ordering::Relaxed) + update.samples;
             if let Ok(slot) = progress.lock()
                 && let Some(bar) = slot.as_ref()
             {
@@ -226,10 +240,17 @@ fn identity(engine: &Engine, banks: &Banks, url_lists: &[PathBuf]) -> anyhow::Re
     let mut material = engine.policy().to_toml()?.into_bytes();
     for bank in banks.banks() {
         let stats = banks.stats(bank.name())?;
-        material.extend_from_slice(format!("\0bank {} {} {}", stats.name, stats.generation, stats.entries).as_bytes());
+        material.extend_from_slice(
+            format!(
+                "\0bank {} {} {}",
+                stats.name, stats.generation, stats.entries
+            )
+            .as_bytes(),
+        );
     }
     for path in url_lists {
-        let bytes = std::fs::read(path).with_context(|| format!("reading URL list {}", path.display()))?;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("reading URL list {}", path.display()))?;
         material.extend_from_slice(b"\0url-list ");
         material.extend_from_slice(&bytes);
     }
