@@ -5,10 +5,11 @@
 //!   `threatexchange/exchanges/impl/file_api.py`). `#` comments and blank
 //!   lines are skipped. The kind is taken from the prefix, else the
 //!   `--signal` option, else the length (32 md5, 40 sha1, 64 pdq).
-//! - `csv`: a header row naming the columns, in any order: `hash` (required),
-//!   `signal` (or `signal_type`, `type`), `id` (or `entry_id`), `category`,
-//!   `source`, `added` (RFC 3339 or Unix seconds), `enabled`. Other columns
-//!   are ignored.
+//! - `csv`: a header row naming the columns, in any order: `hash` (required;
+//!   or a column named after its signal type, `pdq`, `pdq_hex`, `md5`, `sha1`,
+//!   `sha256`), `signal` (or `signal_type`, `type`), `id` (or `entry_id`),
+//!   `category`, `source`, `added` (RFC 3339 or Unix seconds), `enabled`.
+//!   Other columns are ignored. Comment lines start with `#`.
 //! - `hma`: the CSV that python-threatexchange writes for a collaboration
 //!   (`threatexchange dataset -P --csv`, `threatexchange/cli/dataset_cmd.py`):
 //!   `collab,signal_type,signal_str,category,tags`, where `category` is the
@@ -154,9 +155,12 @@ fn detect(bytes: &[u8]) -> ListFormat {
         .split(',')
         .map(|it| it.trim().trim_matches('"'))
         .collect();
+    let hash_columns = [
+        "hash", "pdq", "pdq_hex", "pdq_hash", "md5", "sha1", "sha256",
+    ];
     if columns.contains(&"signal_str") {
         ListFormat::Hma
-    } else if columns.contains(&"hash") {
+    } else if columns.len() > 1 && columns.iter().any(|it| hash_columns.contains(it)) {
         ListFormat::Csv
     } else {
         ListFormat::Hex
@@ -360,6 +364,8 @@ fn csv_records(file: &str, bytes: &[u8]) -> Result<Vec<Record>, Error> {
 /// Column positions of our CSV header.
 struct Columns {
     hash: usize,
+    /// The signal type the hash column's name implies.
+    implied: Option<SignalKind>,
     signal: Option<usize>,
     id: Option<usize>,
     category: Option<usize>,
@@ -380,10 +386,29 @@ fn csv_columns(file: &str, header: &Record) -> Result<Columns, Error> {
             .iter()
             .position(|name| aliases.contains(&name.as_str()))
     };
-    let hash = find(&["hash", "signal_str", "signal_value"])
-        .ok_or_else(|| Error::parse(file, header.line, "header", "expected a hash column"))?;
+    // A column named after a signal type holds hashes of that type (lists
+    // often have an `md5` column, the PDQ reference hasher a `pdq_hex` one).
+    let (hash, implied) = if let Some(at) = find(&["hash", "signal_str", "signal_value"]) {
+        (at, None)
+    } else if let Some(at) = find(&["pdq", "pdq_hex", "pdq_hash"]) {
+        (at, Some(SignalKind::Pdq))
+    } else if let Some(at) = find(&["md5"]) {
+        (at, Some(SignalKind::Md5))
+    } else if let Some(at) = find(&["sha1"]) {
+        (at, Some(SignalKind::Sha1))
+    } else if let Some(at) = find(&["sha256"]) {
+        (at, Some(SignalKind::Sha256))
+    } else {
+        return Err(Error::parse(
+            file,
+            header.line,
+            "header",
+            "expected a hash column (hash, pdq, md5, sha1 or sha256)",
+        ));
+    };
     Ok(Columns {
         hash,
+        implied,
         signal: find(&["signal", "signal_type", "type"]),
         id: find(&["id", "entry_id"]),
         category: find(&["category"]),
@@ -438,7 +463,7 @@ fn parse_csv(
                     format!("expected pdq, md5, sha1 or sha256, got {}", shown(name)),
                 )
             })?),
-            None => options.signal,
+            None => columns.implied.or(options.signal),
         };
         let signal = match kind {
             Some(kind) => Signal::parse(kind, hex),

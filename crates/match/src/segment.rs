@@ -443,7 +443,7 @@ pub(crate) fn write_atomic(
     path: &Path,
     fill: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> Result<(), Error> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let dir = dir_of(path);
     let name = path
         .file_name()
         .map(|it| it.to_string_lossy().into_owned())
@@ -461,6 +461,13 @@ pub(crate) fn write_atomic(
         let _ = std::fs::remove_file(&tmp);
     }
     res.map_err(|source| Error::io(path, source))
+}
+
+/// The directory a file is in (`.` for a bare file name).
+fn dir_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|it| !it.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."))
 }
 
 /// Fsyncs a directory so that a rename in it is durable.
@@ -492,6 +499,10 @@ mod tests {
         let mapped = Segment::open(&path).unwrap();
         assert_eq!(mapped.u32s(Kind::PdqRows, 0), &[1, 2, 3]);
         mapped.verify().unwrap();
+
+        // A bare file name lives in the current directory.
+        assert_eq!(dir_of(Path::new("bare")), Path::new("."));
+        assert_eq!(dir_of(&path), dir.path());
 
         // The first section's offset is the word after its kind and tag.
         let rows_at = words[5] as usize / 8;

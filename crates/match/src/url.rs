@@ -5,7 +5,7 @@
 //! scheme, userinfo and fragment are dropped (`http` and `https` copies of a
 //! page are the same page), the host is lowercased, stripped of a trailing
 //! dot and converted to punycode if it is internationalised, default ports
-//! (80, 443) are dropped, percent-escapes of unreserved characters are
+//! (80 and 443) are dropped, percent-escapes of unreserved characters are
 //! decoded and the others uppercased, characters that must be escaped are,
 //! dot segments are resolved and trailing slashes removed.
 //!
@@ -243,12 +243,10 @@ pub fn normalize_url(text: &str) -> Result<NormalizedUrl, String> {
     let authority = authority.rsplit_once('@').map_or(authority, |(_, it)| it);
     let (host, port) = split_port(authority)?;
     let host = normalize_host(host)?;
-    let default_port = match scheme.as_str() {
-        "https" | "wss" => 443,
-        "ftp" => 21,
-        _ => 80,
-    };
-    let port = port.filter(|&it| it != default_port);
+    // 80 and 443 are dropped whatever the scheme says (a page is the same
+    // page over http and https, and it keeps normalisation idempotent on
+    // the scheme-less keys); 21 only for ftp.
+    let port = port.filter(|&it| it != 80 && it != 443 && !(it == 21 && scheme == "ftp"));
     let (path, query) = match tail.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (tail, None),
@@ -528,6 +526,19 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(key(input), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn normalising_is_idempotent() {
+        for input in [
+            "https://example.com:80/a/../b%2e/./c?x=%7e#f",
+            "http://[::1]:8443//x/",
+            "ftp://example.net:21/",
+            "HTTP://Bücher.Example/ä%zz",
+        ] {
+            let once = normalize_url(input).unwrap().key();
+            assert_eq!(normalize_url(&once).unwrap().key(), once, "{input}");
         }
     }
 

@@ -116,7 +116,9 @@ fn csv_lists() {
     check(
         ListFormat::Csv,
         "id,signal\ne-1,pdq\n",
-        expect!["error: list.txt:1: header: expected a hash column"],
+        expect![
+            "error: list.txt:1: header: expected a hash column (hash, pdq, md5, sha1 or sha256)"
+        ],
     );
     check(
         ListFormat::Csv,
@@ -146,6 +148,25 @@ fn csv_lists() {
         expect![[
             r#"error: list.txt:2: added: expected RFC 3339 or Unix seconds, got "yesterday""#
         ]],
+    );
+}
+
+#[test]
+fn csv_columns_named_after_a_signal_type() {
+    // The PDQ reference hasher's output (fixtures/pdq/expected/*.csv).
+    check(
+        ListFormat::Auto,
+        &format!("pdq_hex,quality,path\n{BRIDGE},100,images/a.jpg\n"),
+        expect![[r#"
+            format=csv skipped=0
+            pdq:d8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b22 id=d8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b22 source=test-list category=csam_known added=1700000000 enabled=true"#]],
+    );
+    check(
+        ListFormat::Auto,
+        &format!("md5,id\n{},e-9\n", &BRIDGE[..32]),
+        expect![[r#"
+            format=csv skipped=0
+            md5:d8f8f0cee0f4a84f0637022a078f67f0 id=e-9 source=test-list category=csam_known added=1700000000 enabled=true"#]],
     );
 }
 

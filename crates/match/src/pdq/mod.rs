@@ -21,6 +21,7 @@
 //! panic). Tombstones and disabled entries are the caller's business.
 
 mod code;
+mod join;
 pub(crate) mod plan;
 mod probe;
 mod sort;
@@ -47,6 +48,10 @@ pub(crate) struct Hit {
     /// Hamming distance to the query.
     pub(crate) distance: u32,
 }
+
+/// Queries answered by one pass of the scan-join (bounds its probe sets to
+/// a few tens of MB).
+const JOIN_CHUNK: usize = 16384;
 
 /// Queries answered together by the batch path before their candidates are
 /// merged; bounds the probe and candidate buffers (tens of MB).
@@ -182,7 +187,8 @@ impl PdqIndex {
         let lo = segment.range(Kind::PdqLo, 0);
         let hi = segment.range(Kind::PdqHi, 0);
         let rows = segment.range(Kind::PdqRows, 0);
-        if lo.len() != n_rows * 16 || hi.len() != n_rows * 16 || rows.len() != n_rows * 4 {
+        let (halves, ids) = (n_rows.saturating_mul(16), n_rows.saturating_mul(4));
+        if lo.len() != halves || hi.len() != halves || rows.len() != ids {
             return Err(corrupt(format!(
                 "pdq arrays: expected {n_rows} rows, got {}/{}/{} bytes",
                 lo.len(),
@@ -200,7 +206,7 @@ impl PdqIndex {
             let dir = segment.range(Kind::PdqDir, part_idx as u32);
             let table = segment.range(Kind::PdqTable, part_idx as u32);
             let dir_len = ((1usize << part.dir_bits) + 1) * 4;
-            let table_len = if part_idx == 0 { 0 } else { n_rows * 4 };
+            let table_len = if part_idx == 0 { 0 } else { ids };
             if dir.len() != dir_len || table.len() != table_len {
                 return Err(corrupt(format!(
                     "pdq partition {part_idx}: wrong table sizes"
@@ -450,11 +456,20 @@ impl PdqIndex {
         let lo = self.segment.halves_at(&self.lo);
         let hi = self.segment.halves_at(&self.hi);
         let Some(radii) = self.plan.radii_for(threshold, self.n_rows) else {
+            // No tables for this threshold: a scan-join answers each chunk of
+            // queries in one pass over the codes, when that is cheaper than a
+            // scan per query.
             let mut hits = Vec::new();
-            for (query_idx, query) in queries.iter().enumerate() {
-                hits.clear();
-                scan(lo, hi, query, threshold, 0, &mut hits);
-                out.extend(hits.iter().map(|hit| (query_idx as u32, *hit)));
+            for (chunk_idx, chunk) in queries.chunks(JOIN_CHUNK).enumerate() {
+                let base = (chunk_idx * JOIN_CHUNK) as u32;
+                if join::scan_join(lo, hi, chunk, threshold, base, out) {
+                    continue;
+                }
+                for (query_idx, query) in chunk.iter().enumerate() {
+                    hits.clear();
+                    scan(lo, hi, query, threshold, 0, &mut hits);
+                    out.extend(hits.iter().map(|hit| (base + query_idx as u32, *hit)));
+                }
             }
             return;
         };
@@ -644,7 +659,7 @@ pub(crate) fn scan(
 
 /// Hints the CPU to fetch `items[at]` into the cache.
 #[inline(always)]
-fn prefetch<T>(items: &[T], at: usize) {
+pub(crate) fn prefetch<T>(items: &[T], at: usize) {
     #[cfg(target_arch = "x86_64")]
     if let Some(item) = items.get(at) {
         // SAFETY: prefetching is a hint; it never faults, and the pointer is

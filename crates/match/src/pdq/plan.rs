@@ -145,6 +145,7 @@ impl Plan {
 }
 
 /// The number of directory bits for `n_rows` codes: about `n / 8` buckets.
+#[cfg(test)]
 pub(crate) fn dir_bits_for(n_rows: usize) -> u32 {
     row_bits_for(n_rows)
         .saturating_sub(3)
@@ -157,10 +158,11 @@ pub(crate) fn row_bits_for(n_rows: usize) -> u32 {
 }
 
 /// Per-query cost of the operations of a probe, in nanoseconds, measured on
-/// the reference machine (README, "Index"): a directory probe is a random
-/// access, an entry check a sequential 4-byte read, a primary row check a
-/// sequential 16-byte read, a candidate a random fetch of a code, and a scan
-/// reads 16 bytes of every code at memory bandwidth.
+/// the reference machine (README, "Index"): a directory probe is two random
+/// accesses (slot and bucket), pipelined, an entry
+/// check a sequential 4-byte read, a primary row check a sequential 16-byte
+/// read, a candidate a random fetch of a code, and a scan reads 16 bytes of
+/// every code at memory bandwidth.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct CostModel {
     pub(crate) probe: f64,
@@ -243,15 +245,33 @@ pub(crate) fn plan(n_rows: usize, max_threshold: u32, max_bytes_per_hash: u32) -
 }
 
 fn plan_uncached(n_rows: usize, max_threshold: u32, max_bytes_per_hash: u32) -> Plan {
+    // Bigger buckets mean fewer random probes but more sequential entry
+    // checks; try directories of n/32 to n/4 buckets and keep the cheapest.
+    let row_bits = row_bits_for(n_rows);
+    let scan_cost = n_rows as f64 * CostModel::default().scan_row;
+    (2..=5)
+        .map(|shift| row_bits.saturating_sub(shift).clamp(1, MAX_DIR_BITS))
+        .filter_map(|dir_bits| plan_with_dir(n_rows, max_threshold, max_bytes_per_hash, dir_bits))
+        .filter(|(_, cost)| *cost < scan_cost)
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or_else(Plan::scan, |(plan, _)| plan)
+}
+
+/// The cheapest plan with directories of `dir_bits` bits, and its cost.
+fn plan_with_dir(
+    n_rows: usize,
+    max_threshold: u32,
+    max_bytes_per_hash: u32,
+    dir_bits: u32,
+) -> Option<(Plan, f64)> {
     let model = CostModel::default();
     let row_bits = row_bits_for(n_rows);
-    let dir_bits = dir_bits_for(n_rows);
     let n = n_rows as f64;
     let dir_bytes_per_row = 4.0 * (2f64.powi(dir_bits as i32) + 1.0) / n;
     let table_bytes_per_row = 4.0 + dir_bytes_per_row;
     let spare = f64::from(max_bytes_per_hash) - 32.0 - dir_bytes_per_row;
     if spare < 0.0 {
-        return Plan::scan();
+        return None;
     }
     let max_tables = ((spare / table_bytes_per_row).floor() as usize).min(24);
     let need = max_threshold as usize + 1;
@@ -299,15 +319,11 @@ fn plan_uncached(n_rows: usize, max_threshold: u32, max_bytes_per_hash: u32) -> 
             }
         }
     }
-    let scan_cost = n * model.scan_row;
-    let Some((tables, cost)) = (0..=max_tables)
+    let (tables, cost) = (0..=max_tables)
         .map(|tables| (tables, best[idx(256, need, tables)].0))
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-    else {
-        return Plan::scan();
-    };
-    if !cost.is_finite() || cost >= scan_cost {
-        return Plan::scan();
+        .min_by(|a, b| a.1.total_cmp(&b.1))?;
+    if !cost.is_finite() {
+        return None;
     }
     // Walk back. Credits are not stored per step, so search the predecessor
     // state whose cost plus this step matches.
@@ -334,7 +350,7 @@ fn plan_uncached(n_rows: usize, max_threshold: u32, max_bytes_per_hash: u32) -> 
             });
         let Some(prev_credits) = prev_credits else {
             debug_assert!(false, "plan walk-back lost its way");
-            return Plan::scan();
+            return None;
         };
         parts.push(Part {
             start: prev_pos,
@@ -347,7 +363,7 @@ fn plan_uncached(n_rows: usize, max_threshold: u32, max_bytes_per_hash: u32) -> 
         tables = prev_tables;
     }
     parts.reverse();
-    Plan::from_parts(parts, row_bits).unwrap_or_else(Plan::scan)
+    Some((Plan::from_parts(parts, row_bits)?, cost))
 }
 
 #[cfg(test)]

@@ -206,6 +206,34 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The scan-join (batch path of tableless plans) against a flat scan,
+    /// for every partition width and radius it may pick.
+    #[test]
+    fn scan_join_agrees_with_brute_force(seed in any::<u64>(), n_rows in 0usize..400, clustered in any::<bool>(), width in 8u32..=24, radius in 0u32..=3, threshold in 0u32..=40) {
+        prop_assume!((threshold + 1).div_ceil(radius + 1) * width <= 256);
+        let mut rng = Rng(seed);
+        let codes = codes_for(&mut rng, n_rows, clustered);
+        let lo: Vec<Half> = codes.iter().map(|it| [it[0], it[1]]).collect();
+        let hi: Vec<Half> = codes.iter().map(|it| [it[2], it[3]]).collect();
+        let queries = queries_for(&mut rng, &codes, threshold);
+        let mut found = Vec::new();
+        join::join_for_test(width, radius, &lo, &hi, &queries, threshold, &mut found);
+        found.sort_unstable();
+        found.dedup();
+        for (query_idx, query) in queries.iter().enumerate() {
+            let got: Vec<(u32, u32)> = found
+                .iter()
+                .filter(|(it, _)| *it == query_idx as u32)
+                .map(|(_, hit)| (hit.row, hit.distance))
+                .collect();
+            prop_assert_eq!(got, brute_force(&codes, query, threshold), "query {}", query_idx);
+        }
+    }
+}
+
 #[test]
 fn duplicates_and_empty_indexes() {
     let mut rng = Rng(7);
