@@ -43,21 +43,27 @@ pub(crate) struct Global {
 
 #[derive(Subcommand)]
 enum Command {
+    Audit(cmd::audit::Args),
+    Case(cmd::case::Args),
     Classify(cmd::classify::Args),
     Eval(cmd::eval::Args),
     Hash(cmd::hash::Args),
     Policy(cmd::policy::Args),
     Scan(cmd::scan::Args),
+    Vault(cmd::vault::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
+        Command::Audit(args) => cmd::audit::run(&cli.global, args),
+        Command::Case(args) => cmd::case::run(&cli.global, args),
         Command::Classify(args) => cmd::classify::run(&cli.global, args),
         Command::Eval(args) => cmd::eval::run(&cli.global, args),
         Command::Hash(args) => cmd::hash::run(&cli.global, args),
         Command::Policy(args) => cmd::policy::run(&cli.global, args),
         Command::Scan(args) => cmd::scan::run(&cli.global, args),
+        Command::Vault(args) => cmd::vault::run(&cli.global, args),
     };
     exit::report(res)
 }
