@@ -176,6 +176,7 @@ fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
                 .map_or(Duration::from_secs(3600), |it| it.sync_every()),
         );
         let mut cases = tokio::time::interval(Duration::from_secs(30));
+        let mut upkeep = tokio::time::interval(Duration::from_secs(5));
         loop {
             tokio::select! {
                 _ = sanctions.tick() => state.enforcement.refresh(&state).await,
@@ -183,6 +184,12 @@ fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
                     if let Some(it) = &state.rollout {
                         it.sync(&state).await;
                     }
+                }
+                _ = upkeep.tick() => {
+                    // The recorder keeps raw histogram samples until upkeep
+                    // folds them; without this, memory grows with every request
+                    // between scrapes (seen in bench/gateway.sh's soak).
+                    state.metrics.run_upkeep();
                 }
                 _ = cases.tick() => {
                     if let Ok(n) = state.ledger.open_cases().await {
