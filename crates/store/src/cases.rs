@@ -1187,6 +1187,26 @@ fn validate_entry(entry: &QueueEntry) -> Result<()> {
     Ok(())
 }
 
+impl Store {
+    /// How many cases still await review or a report (new, in review or
+    /// confirmed): the gateway's open-cases gauge.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn count_open_cases(&self) -> Result<u64> {
+        retry!(self, "count_open_cases", async {
+            let mut tx = self.pool().begin_read().await?;
+            let row = tx
+                .fetch_one(
+                    "SELECT COUNT(*) AS n FROM cases WHERE status IN ('new', 'in_review', 'confirmed')",
+                    args![],
+                )
+                .await?;
+            Ok(row.i64("n")?.max(0) as u64)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

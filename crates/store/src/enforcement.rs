@@ -656,3 +656,51 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Every action in force now, in every tenant, oldest first: what each
+    /// gateway replica loads into its sanctions cache.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn all_active_actions(&self) -> Result<Vec<EnforcementAction>> {
+        retry!(self, "all_active_actions", async {
+            let mut tx = self.pool().begin_read().await?;
+            let rows = tx
+                .fetch_all(
+                    "SELECT id, tenant, end_user, action, imposed_at, until, imposed_by, reason, lifted_at, lifted_by, lift_reason
+                     FROM enforcement_actions
+                     WHERE lifted_at IS NULL AND (until IS NULL OR until > $1)
+                     ORDER BY id",
+                    args![self.now_micros()],
+                )
+                .await?;
+            rows.iter().map(action_from_row).collect()
+        })
+    }
+
+    /// When the last action against exactly this subject (the end user, or
+    /// with `end_user` `None` the tenant itself) was lifted, if ever: a
+    /// lifted sanction wipes the slate, so the gateway counts strikes for
+    /// its ladder only from then on.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn last_lift(
+        &self,
+        tenant: &str,
+        end_user: Option<&str>,
+    ) -> Result<Option<OffsetDateTime>> {
+        retry!(self, "last_lift", async {
+            let mut tx = self.pool().begin_read().await?;
+            let row = tx
+                .fetch_one(
+                    "SELECT MAX(lifted_at) AS lifted FROM enforcement_actions
+                     WHERE tenant = $1 AND (($2 IS NULL AND end_user IS NULL) OR end_user = $2)",
+                    args![tenant, end_user],
+                )
+                .await?;
+            Ok(row.opt_i64("lifted")?.map(from_micros))
+        })
+    }
+}

@@ -305,3 +305,24 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// The first incident recorded for a gateway request id, if any (a user
+    /// report names the response it reports by request id).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn incident_for_request(&self, request_id: &str) -> Result<Option<Incident>> {
+        retry!(self, "incident_for_request", async {
+            let mut tx = self.pool().begin_read().await?;
+            let row = tx
+                .fetch_optional(
+                    "SELECT id, at, tenant, end_user, surface, action, categories, findings, content_hashes, request_id, stage, case_id
+                     FROM incidents WHERE request_id = $1 ORDER BY id LIMIT 1",
+                    args![request_id],
+                )
+                .await?;
+            row.as_ref().map(incident_from_row).transpose()
+        })
+    }
+}

@@ -80,6 +80,7 @@ pub(crate) fn typed<T, F: Future<Output = Result<T>>>(op: F) -> F {
     op
 }
 
+mod accounts;
 mod audit;
 mod cases;
 mod clock;
@@ -119,7 +120,7 @@ pub use crate::{
     incidents::{Incident, IncidentFile, IncidentId, NewIncident, SEVERE_CATEGORIES},
     outbox::{Lease, OutboxReport, Receipt, ReportStatus, StoredReceipt},
     reports::{NewUserReport, UserReport},
-    rollout::{RolloutState, RolloutStatus, RolloutTransition},
+    rollout::{RolloutState, RolloutStatus, RolloutTransition, StageCounts},
     tokens::{AdminToken, IssuedToken},
 };
 

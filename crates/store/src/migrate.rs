@@ -17,18 +17,32 @@ use sqlx::{
 use crate::{db::Pool, error::Result};
 
 /// (version, description, SQL) for SQLite.
-pub(crate) const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
+pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "gateway_state",
+        include_str!("../migrations/sqlite/0002_gateway_state.sql"),
+    ),
+];
 
 /// (version, description, SQL) for PostgreSQL.
-pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "gateway_state",
+        include_str!("../migrations/postgres/0002_gateway_state.sql"),
+    ),
+];
 
 fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
     Migrator::with_migrations(

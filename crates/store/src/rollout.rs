@@ -8,6 +8,9 @@
 //! lost a race gets [`Error::Conflict`] and re-reads, so two replicas that
 //! both see a threshold crossed cannot both move the stage.
 
+use std::collections::BTreeMap;
+
+use childsafe_core::Category;
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -226,6 +229,95 @@ impl Store {
                     })
                 })
                 .collect()
+        })
+    }
+}
+
+/// Requests and incidents per category that one rollout stage served,
+/// summed over a span of minutes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StageCounts {
+    /// Requests served.
+    pub requests: u64,
+    /// Incidents, by category.
+    pub incidents: BTreeMap<Category, u64>,
+}
+
+impl Store {
+    /// Adds a replica's counts for one rollout stage to a minute bucket
+    /// (`minute` is Unix time / 60), in one transaction. Replicas add their
+    /// own deltas, so the shared totals are the sum over every replica.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn add_rollout_counts(
+        &self,
+        name: &str,
+        stage: &str,
+        minute: i64,
+        counts: &StageCounts,
+    ) -> Result<()> {
+        let requests = i64::try_from(counts.requests)
+            .map_err(|_| Error::invalid("requests", "expected at most 2^63 - 1"))?;
+        retry!(self, "add_rollout_counts", async {
+            let mut tx = self.pool().begin().await?;
+            tx.execute(
+                "INSERT INTO rollout_requests (name, stage, minute, requests) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (name, stage, minute) DO UPDATE SET requests = rollout_requests.requests + excluded.requests",
+                args![name, stage, minute, requests],
+            )
+            .await?;
+            for (category, n) in &counts.incidents {
+                let n = i64::try_from(*n).unwrap_or(i64::MAX);
+                tx.execute(
+                    "INSERT INTO rollout_incidents (name, stage, minute, category, incidents) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (name, stage, minute, category) DO UPDATE SET incidents = rollout_incidents.incidents + excluded.incidents",
+                    args![name, stage, minute, category.as_str(), n],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// A stage's counts summed over minutes at or after `since_minute`, from
+    /// every replica.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn rollout_counts(
+        &self,
+        name: &str,
+        stage: &str,
+        since_minute: i64,
+    ) -> Result<StageCounts> {
+        retry!(self, "rollout_counts", async {
+            let mut tx = self.pool().begin_read().await?;
+            let row = tx
+                .fetch_one(
+                    "SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) AS n FROM rollout_requests
+                     WHERE name = $1 AND stage = $2 AND minute >= $3",
+                    args![name, stage, since_minute],
+                )
+                .await?;
+            let requests = row.i64("n")?.max(0) as u64;
+            let rows = tx
+                .fetch_all(
+                    "SELECT category, CAST(SUM(incidents) AS BIGINT) AS n FROM rollout_incidents
+                     WHERE name = $1 AND stage = $2 AND minute >= $3 GROUP BY category",
+                    args![name, stage, since_minute],
+                )
+                .await?;
+            let mut incidents = BTreeMap::new();
+            for row in &rows {
+                let category: Category = row.parse("category")?;
+                incidents.insert(category, row.i64("n")?.max(0) as u64);
+            }
+            Ok(StageCounts {
+                requests,
+                incidents,
+            })
         })
     }
 }

@@ -5,6 +5,7 @@
 use childsafe_core::{Category, Strike};
 use childsafe_store::{
     ActionKind, AppealStatus, Error, NewEnforcementAction, NewStrike, NewUserReport, RolloutStatus,
+    StageCounts,
 };
 use serde_json::json;
 use time::Duration;
@@ -395,8 +396,9 @@ both!(
         assert_eq!(stored.len(), 64);
         // Wrong, malformed and truncated tokens are refused.
         let mut wrong = issued.secret.clone();
-        wrong.pop();
-        wrong.push('0');
+        // Change the last digit (to another one: a secret may end in 0).
+        let last = wrong.pop().unwrap();
+        wrong.push(if last == '0' { '1' } else { '0' });
         for bad in [
             wrong.as_str(),
             "",
@@ -419,5 +421,130 @@ both!(
                 .is_none()
         );
         assert_eq!(s.list_admin_tokens().await.unwrap().len(), 1);
+    }
+);
+
+both!(rollout_counts_add_up_across_replicas, |db| async move {
+    let other = db.reopen().await;
+    let counts = |requests, incidents: &[(Category, u64)]| StageCounts {
+        requests,
+        incidents: incidents.iter().copied().collect(),
+    };
+    db.store
+        .add_rollout_counts(
+            "r",
+            "canary",
+            100,
+            &counts(10, &[(Category::CsamSolicitation, 1)]),
+        )
+        .await
+        .unwrap();
+    other
+        .add_rollout_counts(
+            "r",
+            "canary",
+            100,
+            &counts(
+                5,
+                &[(Category::CsamSolicitation, 2), (Category::Grooming, 1)],
+            ),
+        )
+        .await
+        .unwrap();
+    db.store
+        .add_rollout_counts("r", "canary", 90, &counts(1000, &[]))
+        .await
+        .unwrap();
+    db.store
+        .add_rollout_counts("r", "half", 100, &counts(7, &[]))
+        .await
+        .unwrap();
+    let seen = other.rollout_counts("r", "canary", 95).await.unwrap();
+    assert_eq!(
+        seen,
+        counts(
+            15,
+            &[(Category::CsamSolicitation, 3), (Category::Grooming, 1)]
+        )
+    );
+    assert_eq!(
+        db.store
+            .rollout_counts("r", "canary", 0)
+            .await
+            .unwrap()
+            .requests,
+        1015
+    );
+    assert_eq!(
+        db.store.rollout_counts("r", "none", 0).await.unwrap(),
+        StageCounts::default()
+    );
+});
+
+both!(account_risk_is_replaced_and_shared, |db| async move {
+    assert_eq!(db.store.account_risk("acme", "u1").await.unwrap(), None);
+    db.store
+        .set_account_risk("acme", "u1", &json!({"score": 0.2}))
+        .await
+        .unwrap();
+    db.store
+        .set_account_risk("acme", "u1", &json!({"score": 0.6}))
+        .await
+        .unwrap();
+    let other = db.reopen().await;
+    assert_eq!(
+        other.account_risk("acme", "u1").await.unwrap(),
+        Some(json!({"score": 0.6}))
+    );
+    assert_eq!(other.account_risk("acme", "u2").await.unwrap(), None);
+    assert!(matches!(
+        db.store.set_account_risk("", "u1", &json!({})).await,
+        Err(Error::Invalid { .. })
+    ));
+});
+
+both!(
+    gateway_lookups_by_request_and_across_tenants,
+    |db| async move {
+        let s = &db.store;
+        let recorded = s
+            .record_incident(&crate::fixtures::incident(
+                "u1",
+                Category::Sextortion,
+                childsafe_core::Surface::Input,
+            ))
+            .await
+            .unwrap();
+        let found = s.incident_for_request("req-u1").await.unwrap().unwrap();
+        assert_eq!(found.id, recorded.id);
+        assert!(found.case_id.is_some(), "sextortion opens a case");
+        assert_eq!(s.incident_for_request("req-none").await.unwrap(), None);
+        assert_eq!(s.count_open_cases().await.unwrap(), 1);
+
+        let action = |tenant: &str, user: Option<&str>| NewEnforcementAction {
+            tenant: tenant.to_owned(),
+            end_user: user.map(str::to_owned),
+            kind: ActionKind::Suspend,
+            until: Some(t0() + Duration::hours(1)),
+            reason: "test".to_owned(),
+        };
+        let a = s
+            .impose_action(&action("acme", Some("u1")), "gateway")
+            .await
+            .unwrap();
+        s.impose_action(&action("beta", None), "gateway")
+            .await
+            .unwrap();
+        assert_eq!(s.all_active_actions().await.unwrap().len(), 2);
+        assert_eq!(s.last_lift("acme", Some("u1")).await.unwrap(), None);
+        db.clock.advance(Duration::minutes(1));
+        s.lift_action(a.id, "admin", "appeal").await.unwrap();
+        assert_eq!(
+            s.last_lift("acme", Some("u1")).await.unwrap(),
+            Some(t0() + Duration::minutes(1))
+        );
+        assert_eq!(s.last_lift("acme", None).await.unwrap(), None);
+        db.clock.advance(Duration::hours(1));
+        assert!(s.all_active_actions().await.unwrap().is_empty(), "expired");
     }
 );
