@@ -44,12 +44,17 @@ pub(crate) struct Global {
 #[derive(Subcommand)]
 enum Command {
     Audit(cmd::audit::Args),
+    Bank(cmd::bank::Args),
     Case(cmd::case::Args),
     Classify(cmd::classify::Args),
+    Dev(cmd::dev::Args),
     Eval(cmd::eval::Args),
     Hash(cmd::hash::Args),
+    Match(cmd::match_::Args),
     Policy(cmd::policy::Args),
+    Report(cmd::report::Args),
     Scan(cmd::scan::Args),
+    Serve(cmd::serve::Args),
     Vault(cmd::vault::Args),
 }
 
@@ -57,12 +62,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
         Command::Audit(args) => cmd::audit::run(&cli.global, args),
+        Command::Bank(args) => cmd::bank::run(&cli.global, args),
         Command::Case(args) => cmd::case::run(&cli.global, args),
         Command::Classify(args) => cmd::classify::run(&cli.global, args),
+        Command::Dev(args) => cmd::dev::run(&cli.global, args),
         Command::Eval(args) => cmd::eval::run(&cli.global, args),
         Command::Hash(args) => cmd::hash::run(&cli.global, args),
+        Command::Match(args) => cmd::match_::run(&cli.global, args),
         Command::Policy(args) => cmd::policy::run(&cli.global, args),
+        Command::Report(args) => cmd::report::run(&cli.global, args),
         Command::Scan(args) => cmd::scan::run(&cli.global, args),
+        Command::Serve(args) => cmd::serve::run(&cli.global, args),
         Command::Vault(args) => cmd::vault::run(&cli.global, args),
     };
     exit::report(res)
