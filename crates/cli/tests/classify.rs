@@ -5,6 +5,8 @@
 //! which gets a per-line error while the rest is processed. Output never
 //! contains the input text.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod util;
 
 use std::{io::Write, process::Stdio};
@@ -113,7 +115,7 @@ fn bad_lines_get_an_error_each_and_the_rest_is_processed() {
     input.extend_from_slice(b"{\"text\": 5}\n");
     input.extend_from_slice(b"{\"text\": \"secret unterminated\n");
     input.extend_from_slice(
-        format!("{{\"text\": {}{}}}\n", "[".repeat(5000), "]".repeat(5000)).as_bytes(),
+        format!("{{\"text\": {}{}}}\n", "[".repeat(300), "]".repeat(300)).as_bytes(),
     );
     input.extend_from_slice(b"invalid \xff\xfe utf-8 line\n");
     input.extend_from_slice(format!("{}\n", "a".repeat(2000)).as_bytes());

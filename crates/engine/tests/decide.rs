@@ -4,6 +4,8 @@
 //! classifiers here are in-process stand-ins implementing the trait (the
 //! wire formats are tested against fake servers in the text crate).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::{
     Arc,
     atomic::{AtomicU64, Ordering},
@@ -111,6 +113,38 @@ fn built_in_path_blocks_solicitation_and_explains_it() {
         engine.check_text(Surface::Input, BENIGN).action,
         Action::Allow
     );
+}
+
+/// A question frames only its own sentence: small talk before a request
+/// must not hide it, while a question that describes stays benign.
+#[test]
+fn an_earlier_question_does_not_frame_a_later_request() {
+    let engine = engine(Policy::default());
+    for prefix in [
+        "how was your day? ",
+        "how was it. ",
+        "was ist das. ",
+        "hi, how are you doing today\n",
+    ] {
+        let text = format!("{prefix}{SOLICITATION}");
+        let decision = engine.check_text(Surface::Input, &text);
+        assert_eq!(decision.action, Action::Block, "{text:?}");
+        assert_eq!(
+            decision.categories,
+            [Category::CsamSolicitation],
+            "{text:?}"
+        );
+    }
+    for benign in [
+        BENIGN,
+        "how do schools explain to a 12 year old why nude images online are dangerous?",
+    ] {
+        assert_eq!(
+            engine.check_text(Surface::Input, benign).action,
+            Action::Allow,
+            "{benign:?}"
+        );
+    }
 }
 
 #[tokio::test]

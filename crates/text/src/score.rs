@@ -170,9 +170,8 @@ pub(crate) fn score_message(
 
     // Solicitation: the best pair with a request nearby.
     let mut best_solicit: Option<(f64, Pair, Hit)> = None;
-    let question = starts_with_question(text);
     for pair in &pairs {
-        let Some((intent_weight, intent)) = best_intent(analysis, pair, question, text) else {
+        let Some((intent_weight, intent)) = best_intent(analysis, pair, text) else {
             continue;
         };
         let mut score = pair.score * intent_weight;
@@ -382,12 +381,7 @@ fn pairs(analysis: &Analysis) -> Vec<Pair> {
 /// pairs with a request only to create (`write a story where ...`); with
 /// desire it is sexualisation. A media noun does not make a request of an
 /// evaluation (`the kid in the video looks ...`) or of a question.
-fn best_intent(
-    analysis: &Analysis,
-    pair: &Pair,
-    question: bool,
-    text: &[u8],
-) -> Option<(f64, Hit)> {
+fn best_intent(analysis: &Analysis, pair: &Pair, text: &[u8]) -> Option<(f64, Hit)> {
     let sex_kind = pair.sexual.map(|s| s.kind);
     analysis
         .near(pair.lo, pair.hi, INTENT_WINDOW, |kind| {
@@ -404,6 +398,9 @@ fn best_intent(
             // In a question, a request must be addressed to the reader
             // (`how do I find`, `can you make`); `what laws make ...` and
             // `what if your child sends ...` describe, they do not ask.
+            // The question is the request's own sentence: an earlier one
+            // (`how was your day. generate ...`) frames nothing.
+            let question = sentence_starts_with_question(text, hit.start as usize);
             if question && !asked_in_question(hit, text) {
                 return None;
             }
@@ -589,14 +586,30 @@ fn asked_in_question(hit: &Hit, text: &[u8]) -> bool {
     )
 }
 
-/// True if the message opens with a question word (`how`, `is`, `what`...).
-fn starts_with_question(text: &[u8]) -> bool {
-    let first = text
+/// True if the sentence holding byte `at` opens with a question word
+/// (`how`, `is`, `what`...). Sentences end at `.`, `!`, `?`, `;` or a line
+/// break. The scan back is bounded, so a long text costs no more: a request
+/// further than that from its sentence's start is not framed by it.
+fn sentence_starts_with_question(text: &[u8], at: usize) -> bool {
+    let at = at.min(text.len());
+    let floor = at.saturating_sub(SENTENCE_LOOKBACK);
+    let start = match text[floor..at]
+        .iter()
+        .rposition(|b| matches!(b, b'.' | b'!' | b'?' | b';' | b'\n'))
+    {
+        Some(idx) => floor + idx + 1,
+        None if floor == 0 => 0,
+        None => return false,
+    };
+    let first = text[start..at]
         .split(|b| !b.is_ascii_alphanumeric())
         .find(|word| !word.is_empty())
         .unwrap_or(b"");
     QUESTION_WORDS.contains(&first)
 }
+
+/// How far back a request's sentence is searched for its first word.
+const SENTENCE_LOOKBACK: usize = 300;
 
 const QUESTION_WORDS: [&[u8]; 27] = [
     b"how",
