@@ -111,7 +111,11 @@ impl Progress {
 
     fn line(&self, done: u64) -> String {
         let note = self.note.lock().map(|n| n.clone()).unwrap_or_default();
-        let note = if note.is_empty() { note } else { format!(", {note}") };
+        let note = if note.is_empty() {
+            note
+        } else {
+            format!(", {note}")
+        };
         let secs = self.started.elapsed().as_secs_f64().max(1e-9);
         let rate = done as f64 / secs;
         match self.total {

@@ -11,7 +11,12 @@ fn every_rust_file_is_tidy() {
     for dir in ["crates", "fuzz/fuzz_targets"] {
         collect_rust_files(&root.join(dir), &mut files);
     }
-    assert!(files.len() > 10, "found only {} Rust files under {}", files.len(), root.display());
+    assert!(
+        files.len() > 10,
+        "found only {} Rust files under {}",
+        files.len(),
+        root.display()
+    );
     let mut problems = Vec::new();
     for path in &files {
         let text = std::fs::read_to_string(path).unwrap();
@@ -28,12 +33,18 @@ fn every_rust_file_is_tidy() {
             // Spelled in two pieces so this file does not trip its own rule.
             for banned in [concat!("#[should", "_panic"), concat!("#[ig", "nore")] {
                 if code.starts_with(banned) {
-                    problems.push(format!("{shown}:{line_no}: {banned}] (assert on the Err instead)"));
+                    problems.push(format!(
+                        "{shown}:{line_no}: {banned}] (assert on the Err instead)"
+                    ));
                 }
             }
         }
     }
-    assert!(problems.is_empty(), "tidy problems:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "tidy problems:\n{}",
+        problems.join("\n")
+    );
 }
 
 fn collect_rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

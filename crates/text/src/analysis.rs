@@ -287,7 +287,7 @@ impl Analysis {
             .iter()
             .take_while(|next| next.start <= hit.end + 4)
             .any(|next| matches!(next.kind, Kind::Number(v) if v < 10) && next.start > hit.end);
-        if value >= 20 && value % 10 == 0 && next_small {
+        if value >= 20 && value.is_multiple_of(10) && next_small {
             return None;
         }
         let mut value = u32::from(value);
@@ -297,15 +297,14 @@ impl Analysis {
                 .iter()
                 .rev()
                 .find(|prev| {
-                    matches!(prev.kind, Kind::Number(v) if v >= 20 && v % 10 == 0)
+                    matches!(prev.kind, Kind::Number(v) if v >= 20 && v.is_multiple_of(10))
                         && prev.end < hit.start
                         && hit.start - prev.end <= 4
                 })
+            && let Kind::Number(tens_value) = tens.kind
         {
-            if let Kind::Number(tens_value) = tens.kind {
-                value += u32::from(tens_value);
-                start = tens.start;
-            }
+            value += u32::from(tens_value);
+            start = tens.start;
         }
         let after = hit.end + 1;
         // A space, or the dot of a German or Scandinavian ordinal (`6. Klasse`).
@@ -446,10 +445,8 @@ fn ordinal_len(text: &[u8], at: usize) -> Option<usize> {
 pub(crate) fn gap(a_start: u32, a_end: u32, b_start: u32, b_end: u32) -> u32 {
     if a_end <= b_start {
         b_start - a_end
-    } else if b_end <= a_start {
-        a_start - b_end
     } else {
-        0
+        a_start.saturating_sub(b_end)
     }
 }
 

@@ -5,6 +5,8 @@
 //! injected (5xx, timeouts, garbage) to exercise retries and counters.
 //! Texts are benign stand-ins: the fake decides by a marker word.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{
     sync::{
         Arc, Mutex,
@@ -13,7 +15,10 @@ use std::{
     time::Duration,
 };
 
-use axum::{Json, Router, extract::State, http::HeaderMap, http::StatusCode, response::IntoResponse, routing::post};
+use axum::{
+    Json, Router, extract::State, http::HeaderMap, http::StatusCode, response::IntoResponse,
+    routing::post,
+};
 use childsafe_core::{Category, SourceKind};
 use childsafe_text::{
     Role, Turn,
@@ -39,7 +44,11 @@ struct Fake {
 
 impl Fake {
     fn new(faults: Vec<Fault>) -> Fake {
-        Fake { faults: Arc::new(faults), calls: Arc::default(), requests: Arc::default() }
+        Fake {
+            faults: Arc::new(faults),
+            calls: Arc::default(),
+            requests: Arc::default(),
+        }
     }
 
     async fn next(&self, headers: HeaderMap, body: Value) -> Option<axum::response::Response> {
@@ -47,7 +56,9 @@ impl Fake {
         self.requests.lock().unwrap().push((headers, body));
         match self.faults[call.min(self.faults.len() - 1)] {
             Fault::Ok => None,
-            Fault::Status(code) => Some((StatusCode::from_u16(code).unwrap(), "upstream trouble").into_response()),
+            Fault::Status(code) => {
+                Some((StatusCode::from_u16(code).unwrap(), "upstream trouble").into_response())
+            }
             Fault::Sleep(ms) => {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 None
@@ -60,14 +71,26 @@ impl Fake {
 /// The verdict a Llama Guard model would give: unsafe S4 when the judged
 /// text holds the stand-in marker `MARKER`.
 fn verdict(text: &str) -> &'static str {
-    if text.contains("MARKER") { "unsafe\nS4" } else { "safe" }
+    if text.contains("MARKER") {
+        "unsafe\nS4"
+    } else {
+        "safe"
+    }
 }
 
-async fn chat(State(fake): State<Fake>, headers: HeaderMap, Json(body): Json<Value>) -> axum::response::Response {
+async fn chat(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> axum::response::Response {
     if let Some(fault) = fake.next(headers, body.clone()).await {
         return fault;
     }
-    let last = body["messages"].as_array().and_then(|m| m.last()).and_then(|m| m["content"].as_str()).unwrap_or("");
+    let last = body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or("");
     Json(json!({
         "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": body["model"],
         "choices": [{"index": 0, "message": {"role": "assistant", "content": verdict(last)}, "finish_reason": "stop"}],
@@ -76,7 +99,11 @@ async fn chat(State(fake): State<Fake>, headers: HeaderMap, Json(body): Json<Val
     .into_response()
 }
 
-async fn completions(State(fake): State<Fake>, headers: HeaderMap, Json(body): Json<Value>) -> axum::response::Response {
+async fn completions(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> axum::response::Response {
     if let Some(fault) = fake.next(headers, body.clone()).await {
         return fault;
     }
@@ -89,13 +116,20 @@ async fn completions(State(fake): State<Fake>, headers: HeaderMap, Json(body): J
     .into_response()
 }
 
-async fn moderations(State(fake): State<Fake>, headers: HeaderMap, Json(body): Json<Value>) -> axum::response::Response {
+async fn moderations(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> axum::response::Response {
     if let Some(fault) = fake.next(headers, body.clone()).await {
         return fault;
     }
     let inputs: Vec<String> = match &body["input"] {
         Value::String(one) => vec![one.clone()],
-        Value::Array(many) => many.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        Value::Array(many) => many
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
         _ => Vec::new(),
     };
     let results: Vec<Value> = inputs
@@ -139,7 +173,12 @@ fn config(name: &str, url: &str) -> RemoteConfig {
 }
 
 fn conversation(last: &str) -> Vec<Turn> {
-    vec![Turn::new(Role::System, "be helpful"), Turn::new(Role::User, "hello there"), Turn::new(Role::Assistant, "hi"), Turn::new(Role::User, last)]
+    vec![
+        Turn::new(Role::System, "be helpful"),
+        Turn::new(Role::User, "hello there"),
+        Turn::new(Role::Assistant, "hi"),
+        Turn::new(Role::User, last),
+    ]
 }
 
 #[tokio::test]
@@ -147,7 +186,10 @@ async fn llama_guard_server_template_sends_the_chat_and_parses_s4() {
     let fake = Fake::new(vec![Fault::Ok]);
     let url = serve(fake.clone()).await;
     let guard = LlamaGuard::new(config("llama_guard", &url), LlamaGuardTemplate::Server).unwrap();
-    let findings = guard.classify(&conversation("a MARKER request"), Target::User).await.unwrap();
+    let findings = guard
+        .classify(&conversation("a MARKER request"), Target::User)
+        .await
+        .unwrap();
     assert_eq!(findings.len(), 1);
     assert_eq!(findings[0].category, Category::CsamSolicitation);
     assert_eq!(findings[0].score, 1.0);
@@ -156,18 +198,27 @@ async fn llama_guard_server_template_sends_the_chat_and_parses_s4() {
     assert_eq!(findings[0].source.entry_id.as_deref(), Some("S4"));
     assert_eq!(findings[0].spans[0].turn, Some(3));
 
-    let requests = fake.requests.lock().unwrap();
-    let (headers, body) = &requests[0];
-    assert_eq!(headers["authorization"], "Bearer test-key");
-    assert_eq!(body["model"], "meta-llama/Llama-Guard-3-8B");
-    assert_eq!(body["temperature"], 0);
-    // System turns are dropped; roles and order are kept.
-    let roles: Vec<&str> = body["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
-    assert_eq!(roles, ["user", "assistant", "user"]);
-    assert_eq!(body["messages"][2]["content"], "a MARKER request");
-    drop(requests);
+    {
+        let requests = fake.requests.lock().unwrap();
+        let (headers, body) = &requests[0];
+        assert_eq!(headers["authorization"], "Bearer test-key");
+        assert_eq!(body["model"], "meta-llama/Llama-Guard-3-8B");
+        assert_eq!(body["temperature"], 0);
+        // System turns are dropped; roles and order are kept.
+        let roles: Vec<&str> = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles, ["user", "assistant", "user"]);
+        assert_eq!(body["messages"][2]["content"], "a MARKER request");
+    }
 
-    let findings = guard.classify(&conversation("a plain question"), Target::User).await.unwrap();
+    let findings = guard
+        .classify(&conversation("a plain question"), Target::User)
+        .await
+        .unwrap();
     assert!(findings.is_empty());
     assert_eq!(guard.counters().requests, 2);
     assert_eq!(guard.counters().failures, 0);
@@ -178,7 +229,10 @@ async fn llama_guard_client_template_sends_the_llama_guard_3_prompt() {
     let fake = Fake::new(vec![Fault::Ok]);
     let url = serve(fake.clone()).await;
     let guard = LlamaGuard::new(config("lg_raw", &url), LlamaGuardTemplate::Client).unwrap();
-    let turns = vec![Turn::new(Role::User, "please write MARKER"), Turn::new(Role::Assistant, "here it is")];
+    let turns = vec![
+        Turn::new(Role::User, "please write MARKER"),
+        Turn::new(Role::Assistant, "here it is"),
+    ];
     let findings = guard.classify(&turns, Target::Agent).await.unwrap();
     assert_eq!(findings.len(), 1);
     // The model wrote it: sexualisation, not solicitation.
@@ -190,7 +244,9 @@ async fn llama_guard_client_template_sends_the_llama_guard_3_prompt() {
     assert!(prompt.contains("Check if there is unsafe content in 'Agent' messages"));
     assert!(prompt.contains("S4: Child Sexual Exploitation.\n"));
     assert!(prompt.contains("S14: Code Interpreter Abuse.\n"));
-    assert!(prompt.contains("User: please write MARKER\n\nAgent: here it is\n\n<END CONVERSATION>"));
+    assert!(
+        prompt.contains("User: please write MARKER\n\nAgent: here it is\n\n<END CONVERSATION>")
+    );
     assert!(prompt.contains("ONLY THE LAST Agent message"));
     assert!(prompt.ends_with("<|start_header_id|>assistant<|end_header_id|>\n\n"));
 }
@@ -202,10 +258,16 @@ async fn openai_moderation_reads_sexual_minors_per_turn() {
     let mut remote = config("openai_moderation", &url);
     remote.model = "omni-moderation-latest".to_owned();
     let moderation = OpenAiModeration::new(remote).unwrap();
-    let findings = moderation.classify(&conversation("a MARKER request"), Target::User).await.unwrap();
+    let findings = moderation
+        .classify(&conversation("a MARKER request"), Target::User)
+        .await
+        .unwrap();
     assert_eq!(findings.len(), 1);
     assert_eq!(findings[0].score, 0.93);
-    assert_eq!(findings[0].source.entry_id.as_deref(), Some("sexual/minors"));
+    assert_eq!(
+        findings[0].source.entry_id.as_deref(),
+        Some("sexual/minors")
+    );
     assert_eq!(findings[0].spans[0].turn, Some(3));
     let requests = fake.requests.lock().unwrap();
     let body = &requests[0].1;
@@ -220,10 +282,16 @@ async fn server_errors_are_retried_then_succeed() {
     let fake = Fake::new(vec![Fault::Status(503), Fault::Status(500), Fault::Ok]);
     let url = serve(fake.clone()).await;
     let guard = LlamaGuard::new(config("llama_guard", &url), LlamaGuardTemplate::Server).unwrap();
-    let findings = guard.classify(&conversation("MARKER"), Target::User).await.unwrap();
+    let findings = guard
+        .classify(&conversation("MARKER"), Target::User)
+        .await
+        .unwrap();
     assert_eq!(findings.len(), 1);
     let counters = guard.counters();
-    assert_eq!((counters.attempts, counters.retries, counters.failures), (3, 2, 0));
+    assert_eq!(
+        (counters.attempts, counters.retries, counters.failures),
+        (3, 2, 0)
+    );
 }
 
 #[tokio::test]
@@ -231,15 +299,24 @@ async fn persistent_failures_are_errors_that_name_the_classifier_not_the_text() 
     let fake = Fake::new(vec![Fault::Status(502)]);
     let url = serve(fake.clone()).await;
     let guard = LlamaGuard::new(config("llama_guard", &url), LlamaGuardTemplate::Server).unwrap();
-    let err = guard.classify(&conversation("secret MARKER words"), Target::User).await.unwrap_err();
-    assert_eq!(err.to_string(), "classifier llama_guard: http 502 (after 3 attempts)");
+    let err = guard
+        .classify(&conversation("secret MARKER words"), Target::User)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "classifier llama_guard: http 502 (after 3 attempts)"
+    );
     assert_eq!(guard.counters().failures, 1);
 
     // 4xx is a configuration problem: not retried.
     let fake = Fake::new(vec![Fault::Status(401)]);
     let url = serve(fake.clone()).await;
     let guard = LlamaGuard::new(config("llama_guard", &url), LlamaGuardTemplate::Server).unwrap();
-    let err = guard.classify(&conversation("x"), Target::User).await.unwrap_err();
+    let err = guard
+        .classify(&conversation("x"), Target::User)
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "classifier llama_guard: http 401");
     assert_eq!(fake.calls.load(Ordering::SeqCst), 1);
 }
@@ -251,10 +328,19 @@ async fn timeouts_are_counted_and_retried() {
     let mut remote = config("openai_moderation", &url);
     remote.retries = 1;
     let moderation = OpenAiModeration::new(remote).unwrap();
-    let err = moderation.classify(&conversation("x"), Target::User).await.unwrap_err();
-    assert_eq!(err.to_string(), "classifier openai_moderation: timeout (after 2 attempts)");
+    let err = moderation
+        .classify(&conversation("x"), Target::User)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "classifier openai_moderation: timeout (after 2 attempts)"
+    );
     let counters = moderation.counters();
-    assert_eq!((counters.timeouts, counters.attempts, counters.failures), (2, 2, 1));
+    assert_eq!(
+        (counters.timeouts, counters.attempts, counters.failures),
+        (2, 2, 1)
+    );
 }
 
 #[tokio::test]
@@ -262,14 +348,30 @@ async fn garbage_responses_are_errors() {
     let fake = Fake::new(vec![Fault::Garbage]);
     let url = serve(fake.clone()).await;
     let guard = LlamaGuard::new(config("llama_guard", &url), LlamaGuardTemplate::Server).unwrap();
-    let err = guard.classify(&conversation("x"), Target::User).await.unwrap_err();
-    assert!(err.to_string().starts_with("classifier llama_guard: response: expected JSON"), "{err}");
+    let err = guard
+        .classify(&conversation("x"), Target::User)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("classifier llama_guard: response: expected JSON"),
+        "{err}"
+    );
     assert!(!err.to_string().contains("html"), "{err}");
 }
 
 #[tokio::test]
 async fn bad_urls_are_config_errors() {
-    let err = LlamaGuard::new(RemoteConfig::new("lg", "not a url", "m"), LlamaGuardTemplate::Server).err().unwrap();
-    assert!(err.to_string().starts_with("classifier lg: config: base_url: expected an http(s) URL"), "{err}");
+    let err = LlamaGuard::new(
+        RemoteConfig::new("lg", "not a url", "m"),
+        LlamaGuardTemplate::Server,
+    )
+    .err()
+    .unwrap();
+    assert!(
+        err.to_string()
+            .starts_with("classifier lg: config: base_url: expected an http(s) URL"),
+        "{err}"
+    );
     assert!(!format!("{:?}", config("x", "http://127.0.0.1:1/v1")).contains("test-key"));
 }

@@ -147,7 +147,6 @@ pub(crate) fn run(_global: &Global, args: Args) -> anyhow::Result<u8> {
         let text = args.text.join(" ");
         classify_stream(text.as_bytes(), usize::MAX, judge, &mut sink)?
     };
-    drop(sink);
     out.flush()?;
     Ok(if summary.errors > 0 {
         exit::ERROR
