@@ -212,7 +212,8 @@ impl Engine {
         turns: &[Turn],
         account: Option<(&mut AccountRisk, u64)>,
     ) -> Decision {
-        self.check_with_account(surface, Content::Conversation(turns), account).await
+        self.check_with_account(surface, Content::Conversation(turns), account)
+            .await
     }
 
     async fn check_with_account(
@@ -246,15 +247,22 @@ impl Engine {
         let mut failures = Vec::new();
         for (remote, result) in asked.iter().zip(results) {
             match result {
-                Ok(findings) => sources.push(SourceFindings { covers: remote.classifier.covers().to_vec(), findings }),
+                Ok(findings) => sources.push(SourceFindings {
+                    covers: remote.classifier.covers().to_vec(),
+                    findings,
+                }),
                 Err(err) => {
                     // Names and reasons only; never content (invariant 1).
                     tracing::warn!(classifier = remote.classifier.name(), required = remote.required, error = %err, "classifier failed");
                     if remote.required {
-                        self.counters.required_failures.fetch_add(1, Ordering::Relaxed);
+                        self.counters
+                            .required_failures
+                            .fetch_add(1, Ordering::Relaxed);
                         failures.push(remote.classifier.name().to_owned());
                     } else {
-                        self.counters.optional_failures.fetch_add(1, Ordering::Relaxed);
+                        self.counters
+                            .optional_failures
+                            .fetch_add(1, Ordering::Relaxed);
                     }
                 }
             }
@@ -262,7 +270,11 @@ impl Engine {
         self.decide(surface, sources, failures)
     }
 
-    fn with_account(&self, report: ConversationReport, account: Option<(&mut AccountRisk, u64)>) -> Vec<Finding> {
+    fn with_account(
+        &self,
+        report: ConversationReport,
+        account: Option<(&mut AccountRisk, u64)>,
+    ) -> Vec<Finding> {
         let mut findings = report.findings;
         if let Some((account, now)) = account {
             account.update(now, &report.scores, &self.account_policy);
@@ -275,13 +287,26 @@ impl Engine {
 
     /// Combines sources per the surface's `combine` rule and applies the
     /// policy. Every finding of every source is kept in the decision.
-    fn decide(&self, surface: Surface, sources: Vec<SourceFindings>, failures: Vec<String>) -> Decision {
+    fn decide(
+        &self,
+        surface: Surface,
+        sources: Vec<SourceFindings>,
+        failures: Vec<String>,
+    ) -> Decision {
         let rules = self.policy.surface(surface);
-        let all: Vec<Finding> = sources.iter().flat_map(|s| s.findings.iter().cloned()).collect();
+        let all: Vec<Finding> = sources
+            .iter()
+            .flat_map(|s| s.findings.iter().cloned())
+            .collect();
         let effective: Vec<Finding> = match rules.combine {
             Combine::Any => all.clone(),
             Combine::All => {
-                let min_score = |category: Category| rules.categories.get(&category).map_or(0.5, |rule| rule.min_score);
+                let min_score = |category: Category| {
+                    rules
+                        .categories
+                        .get(&category)
+                        .map_or(0.5, |rule| rule.min_score)
+                };
                 // A coarse source (a remote classifier with one verdict for
                 // child exploitation) agrees on any category it covers when
                 // it flags any of them.
@@ -289,7 +314,8 @@ impl Engine {
                     let coarse = source.covers.len() < Category::HARMS.len();
                     source.findings.iter().any(|f| {
                         f.score >= min_score(f.category)
-                            && (f.category == category || (coarse && source.covers.contains(&f.category)))
+                            && (f.category == category
+                                || (coarse && source.covers.contains(&f.category)))
                     })
                 };
                 all.iter()
@@ -304,7 +330,9 @@ impl Engine {
                     .collect()
             }
         };
-        let mut decision = self.policy.decide_with_failures(surface, effective, failures);
+        let mut decision = self
+            .policy
+            .decide_with_failures(surface, effective, failures);
         decision.findings = all;
         self.counters.checks.fetch_add(1, Ordering::Relaxed);
         if decision.action.withholds() {
@@ -315,7 +343,10 @@ impl Engine {
 }
 
 fn builtin(findings: Vec<Finding>) -> SourceFindings {
-    SourceFindings { covers: Category::HARMS.to_vec(), findings }
+    SourceFindings {
+        covers: Category::HARMS.to_vec(),
+        findings,
+    }
 }
 
 /// Runs futures concurrently and collects their outputs in order.
@@ -337,7 +368,11 @@ async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> V
                 std::task::Poll::Pending => pending = true,
             }
         }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
     })
     .await;
     for output in outputs.into_iter().flatten() {
