@@ -52,6 +52,17 @@ impl std::fmt::Debug for IngestSample<'_> {
 /// The failure name recorded for an image that did not decode.
 pub const UNDECODABLE_FAILURE: &str = "image.undecodable";
 
+/// Matches one request's images against the banks in one
+/// [`Banks::lookup_batch`] call: the findings of each image, in order (the
+/// gateway's input surface, with [`Engine::check_conversation_with_images`]).
+pub fn match_images(banks: &Banks, images: &[ImageSignals]) -> Vec<Vec<Finding>> {
+    banks
+        .lookup_batch(images)
+        .into_iter()
+        .map(|outcome| outcome.matches.iter().map(|m| m.to_finding()).collect())
+        .collect()
+}
+
 impl Engine {
     /// Decides a batch of dataset samples on `surface` (normally
     /// [`Surface::Ingest`]): one decision per sample, in order, each

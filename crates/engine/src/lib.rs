@@ -42,7 +42,7 @@ use childsafe_text::{
 };
 
 pub use crate::error::Error;
-pub use crate::ingest::{IngestSample, UNDECODABLE_FAILURE};
+pub use crate::ingest::{IngestSample, UNDECODABLE_FAILURE, match_images};
 
 /// What is being checked.
 #[derive(Clone, Copy, Debug)]
@@ -202,7 +202,8 @@ impl Engine {
     /// Checks content with the built-in detectors and the remote classifiers
     /// configured for `surface`, asked concurrently.
     pub async fn check(&self, surface: Surface, content: Content<'_>) -> Decision {
-        self.check_with_account(surface, content, None).await
+        self.check_with_account(surface, content, None, Vec::new(), Vec::new())
+            .await
     }
 
     /// Like [`Engine::check`], for a conversation with an account record.
@@ -212,8 +213,38 @@ impl Engine {
         turns: &[Turn],
         account: Option<(&mut AccountRisk, u64)>,
     ) -> Decision {
-        self.check_with_account(surface, Content::Conversation(turns), account)
-            .await
+        self.check_with_account(
+            surface,
+            Content::Conversation(turns),
+            account,
+            Vec::new(),
+            Vec::new(),
+        )
+        .await
+    }
+
+    /// Like [`Engine::check_conversation`], for a request that also carries
+    /// inline images: their bank matches (from [`match_images`]) join the
+    /// built-in findings, and each image that did not decode is a failure
+    /// ([`UNDECODABLE_FAILURE`]) for the surface's fail mode. One decision
+    /// for the whole request, so policy sees text and images together.
+    pub async fn check_conversation_with_images(
+        &self,
+        surface: Surface,
+        turns: &[Turn],
+        account: Option<(&mut AccountRisk, u64)>,
+        image_findings: Vec<Finding>,
+        undecodable: usize,
+    ) -> Decision {
+        let failures = vec![UNDECODABLE_FAILURE.to_owned(); undecodable];
+        self.check_with_account(
+            surface,
+            Content::Conversation(turns),
+            account,
+            image_findings,
+            failures,
+        )
+        .await
     }
 
     async fn check_with_account(
@@ -221,9 +252,11 @@ impl Engine {
         surface: Surface,
         content: Content<'_>,
         account: Option<(&mut AccountRisk, u64)>,
+        image_findings: Vec<Finding>,
+        image_failures: Vec<String>,
     ) -> Decision {
         let single;
-        let (turns, builtin_findings) = match content {
+        let (turns, mut builtin_findings) = match content {
             Content::Text(text) => {
                 single = [Turn::new(Role::User, text)];
                 (&single[..], self.detector.detect(text))
@@ -243,8 +276,10 @@ impl Engine {
             .filter(|it| it.surfaces.is_empty() || it.surfaces.contains(&surface))
             .collect();
         let results = join_all(asked.iter().map(|it| it.classifier.classify(turns, target))).await;
+        // Bank matches are built-in findings: the engine's own matcher.
+        builtin_findings.extend(image_findings);
         let mut sources = vec![builtin(builtin_findings)];
-        let mut failures = Vec::new();
+        let mut failures = image_failures;
         for (remote, result) in asked.iter().zip(results) {
             match result {
                 Ok(findings) => sources.push(SourceFindings {
