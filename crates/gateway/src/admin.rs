@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::{
-    config::hash_secret,
     enforcement::audit,
     error::{AppError, ErrorKind},
     ledger::Subject,
@@ -60,7 +59,7 @@ async fn require_token(
         )
         .into_response();
     };
-    match state.ledger.admin_token(&hash_secret(token)).await {
+    match state.ledger.admin_token(token).await {
         Ok(Some(id)) => {
             request.extensions_mut().insert(Admin(id));
             next.run(request).await
@@ -104,9 +103,9 @@ async fn decide_appeal(
     Path(id): Path<String>,
     Json(body): Json<Decide>,
 ) -> Result<Json<Value>, AppError> {
-    let status = match body.decision.as_str() {
-        "grant" => "granted",
-        "deny" => "denied",
+    let grant = match body.decision.as_str() {
+        "grant" => true,
+        "deny" => false,
         other => {
             return Err(AppError::new(
                 ErrorKind::InvalidRequest,
@@ -116,20 +115,23 @@ async fn decide_appeal(
     };
     let Some(appeal) = state
         .ledger
-        .decide_appeal(&id, status, body.note.clone())
+        .decide_appeal(&id, grant, &admin.0, body.note.clone())
         .await
         .map_err(internal)?
     else {
         return Err(AppError::new(
             ErrorKind::NotFound,
-            format!("appeal {id}: not found"),
+            format!("appeal {id}: not found or already decided"),
         ));
     };
-    let mut lifted = false;
-    if status == "granted" {
-        lifted = state
+    // Granting lifts the appealed action with the decision; lift anything
+    // else against the user too, so the grant means access again.
+    let mut lifted = grant;
+    if grant {
+        let reason = format!("appeal {id} granted");
+        lifted |= state
             .ledger
-            .lift_sanction(&appeal.subject)
+            .lift_sanction(&appeal.subject, &admin.0, &reason)
             .await
             .map_err(internal)?;
         state.enforcement.forget(&appeal.subject);
@@ -137,7 +139,7 @@ async fn decide_appeal(
     audit(
         &state,
         &admin.0,
-        &format!("appeal.{status}"),
+        &format!("appeal.{}", appeal.status),
         &appeal.subject.key(),
         json!({"appeal_id": id, "lifted": lifted}),
     )
@@ -173,9 +175,13 @@ async fn lift_sanction(
         },
         None => Subject::Tenant(body.tenant),
     };
+    let reason = body
+        .reason
+        .clone()
+        .unwrap_or_else(|| "lifted by an admin".to_owned());
     let lifted = state
         .ledger
-        .lift_sanction(&subject)
+        .lift_sanction(&subject, &admin.0, &reason)
         .await
         .map_err(internal)?;
     state.enforcement.forget(&subject);

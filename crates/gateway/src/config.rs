@@ -31,15 +31,12 @@ pub struct GatewayConfig {
     /// classifiers, account risk). Default: none (built-in detectors only).
     #[serde(default)]
     pub engine_config: Option<PathBuf>,
-    /// Directory of hash banks. Default: none. Inline images are hashed for
-    /// incidents; until the engine matches input images against banks, an
-    /// inline image counts as a failed required check (`image.unmatched`),
-    /// so the input surface's fail mode decides (closed by default).
+    /// Directory of hash banks (as `childsafe bank` writes them) that inline
+    /// images are matched against on the input surface; `childsafe serve
+    /// --banks DIR` overrides it. Default: none (images are only hashed,
+    /// for incidents).
     #[serde(default)]
     pub banks_dir: Option<PathBuf>,
-    /// Let inline images through unmatched instead of failing closed. Default: false.
-    #[serde(default)]
-    pub allow_unmatched_images: bool,
     /// Model APIs, by name.
     #[serde(default)]
     pub upstreams: BTreeMap<String, UpstreamConfig>,

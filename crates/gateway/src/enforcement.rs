@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use crate::{
     config::{EnforcementConfig, LadderAction, LadderStep},
     error::{AppError, ErrorKind},
-    ledger::{AuditEntry, Incident, Sanction, Subject},
+    ledger::{AuditEntry, Incident, RecordedIncident, Sanction, Subject},
     metrics::{RECORD_WRITES, SANCTIONED},
     state::AppState,
 };
@@ -131,7 +131,7 @@ impl Enforcement {
             let is_user = matches!(subject, Subject::User { .. });
             let count = match state
                 .ledger
-                .add_strike(subject.clone(), category, request_id, now, since)
+                .add_strike(subject.clone(), strike, category, request_id, since)
                 .await
             {
                 Ok(count) => count,
@@ -240,7 +240,10 @@ pub fn ladder_step(ladder: &[LadderStep], count: u32) -> Option<LadderStep> {
 ///
 /// # Errors
 /// `Internal` after `store.record_attempts` failed attempts.
-pub async fn record_incident(state: &AppState, incident: Incident) -> Result<String, AppError> {
+pub async fn record_incident(
+    state: &AppState,
+    incident: Incident,
+) -> Result<RecordedIncident, AppError> {
     let attempts = state.config.store.record_attempts.max(1);
     let mut delay = Duration::from_millis(20);
     for attempt in 1..=attempts {

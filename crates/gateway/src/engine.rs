@@ -1,4 +1,4 @@
-//! The production [`Inspector`]: `childsafe_engine::Engine`.
+//! The production [`Inspector`]: `childsafe_engine::Engine` and the hash banks.
 //!
 //! Input is checked as a conversation (every turn on its own, then grooming
 //! and sextortion across turns) with the end user's account record, so risk
@@ -6,29 +6,31 @@
 //! the gateway as JSON. Streamed output windows use the built-in detectors
 //! (microseconds, inline); whole outputs also ask the remote classifiers.
 //!
-//! Images are hashed here (SHA-256 and MD5, for incidents) but not yet
-//! matched: bank matching for the input surface joins the engine's decision
-//! step when the engine grows it (the ingest path has it for the scanner).
-//! Until then the gateway reports `image.unmatched` as a failure when an
-//! inline image arrives, so the surface's fail mode applies (closed by
-//! default) rather than letting an unchecked image through silently.
+//! Inline images are decoded and hashed (PDQ, MD5, SHA-1, SHA-256, with
+//! `childsafe-hash`, as the scanner does) on the blocking pool, matched
+//! against the banks in one batch (`childsafe_engine::match_images`), and
+//! decided with the text in one engine decision. Images matching a
+//! known-CSAM bank are named in `preserve`, for the evidence vault; images
+//! that do not decode are named in `undecodable`, and the request gets a 400.
 
 use std::{path::Path, sync::Arc, time::SystemTime};
 
-use childsafe_core::{Decision, Policy, Surface};
+use childsafe_core::{Category, ContentHashes, Decision, Policy, Surface};
 use childsafe_engine::{
     AccountRisk, Content, Engine, Role as EngineRole, Turn, config::EngineConfig,
 };
-use md5::Md5;
-use sha2::{Digest, Sha256};
+use childsafe_hash::{DecodeLimits, HashConfig, ImageHashes};
+use childsafe_match::{Banks, ImageSignals};
 
 use crate::{
+    config::GatewayConfig,
     error::Error,
-    inspect::{BoxFuture, ImageHashes, Input, InputVerdict, Inspector, Role},
+    inspect::{BoxFuture, Input, InputVerdict, Inspector, Role},
 };
 
-/// The failure named when inline images cannot be matched against banks.
-pub const IMAGE_UNMATCHED: &str = "image.unmatched";
+/// The failure named when the image hashing task itself failed (a panic on
+/// the blocking pool): the surface's fail mode decides.
+pub const IMAGE_HASH_FAILURE: &str = "image.hash";
 
 /// The longest span, in bytes, a built-in text finding covers: the
 /// detectors pair a minor indicator and sexual content up to 160 characters
@@ -36,25 +38,32 @@ pub const IMAGE_UNMATCHED: &str = "image.unmatched";
 /// bytes covers that with room for multi-byte characters.
 pub const MAX_SPAN_BYTES: usize = 640;
 
-/// The engine behind the [`Inspector`] trait.
+/// Most pixels decoded per inline image: 16 million (a 4000 x 4000 photo),
+/// about 200 MB of working memory per image worker at that size; larger
+/// images are refused as undecodable rather than risking the gateway's memory.
+pub const MAX_IMAGE_PIXELS: u64 = 16_000_000;
+
+/// The engine and banks behind the [`Inspector`] trait.
 pub struct EngineInspector {
     engine: Engine,
-    /// Whether inline images are allowed through unmatched (`false`: they
-    /// count as a failed required detector).
-    pub images_unmatched_ok: bool,
+    /// `None`: no banks configured; images are hashed for incidents only.
+    banks: Option<Banks>,
+    hash_config: HashConfig,
 }
 
 impl EngineInspector {
-    /// Wraps an engine.
-    pub fn new(engine: Engine) -> EngineInspector {
+    /// Wraps an engine, with the banks inline images are matched against
+    /// and the limits they are decoded under.
+    pub fn new(engine: Engine, banks: Option<Banks>, hash_config: HashConfig) -> EngineInspector {
         EngineInspector {
             engine,
-            images_unmatched_ok: false,
+            banks,
+            hash_config,
         }
     }
 
     /// Builds the engine from an optional engine config file and policy file
-    /// (paths in the engine config resolve against its folder).
+    /// (paths in the engine config resolve against its folder), with no banks.
     ///
     /// # Errors
     /// [`Error::Engine`] naming the file and key.
@@ -62,55 +71,114 @@ impl EngineInspector {
         engine_config: Option<&Path>,
         policy_file: Option<&Path>,
     ) -> Result<EngineInspector, Error> {
-        let policy = match policy_file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    Error::Engine(format!("reading policy {}: {e}", path.display()))
-                })?;
-                Policy::from_toml(&text)
-                    .map_err(|e| Error::Engine(format!("{}: {e}", path.display())))?
-            }
-            None => Policy::default(),
-        };
-        let (config, base) = match engine_config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    Error::Engine(format!("reading engine config {}: {e}", path.display()))
-                })?;
-                let config = EngineConfig::from_toml(&path.display().to_string(), &text)
-                    .map_err(|e| Error::Engine(e.to_string()))?;
-                (
-                    config,
-                    path.parent().map(Path::to_path_buf).unwrap_or_default(),
-                )
-            }
-            None => (EngineConfig::default(), Default::default()),
-        };
-        let engine = config
-            .build(
-                policy,
-                |rel| std::fs::read_to_string(base.join(rel)),
-                |var| std::env::var(var).ok(),
-            )
-            .map_err(|e| Error::Engine(e.to_string()))?;
-        Ok(EngineInspector::new(engine))
+        let engine = build_engine(engine_config, policy_file)?;
+        Ok(EngineInspector::new(engine, None, HashConfig::default()))
     }
 
-    /// A factory for reloads (SIGHUP, `POST /admin/reload`): rebuilds from the same files.
+    /// Builds the engine from the gateway config's files, opens the banks
+    /// under `banks_dir` (else `default_banks_dir`, the CLI's `--banks`; a
+    /// missing directory holds no banks), and
+    /// decodes images within `limits.max_image_bytes`.
+    ///
+    /// # Errors
+    /// [`Error::Engine`] naming the file, key or bank.
+    pub fn from_config(
+        config: &GatewayConfig,
+        default_banks_dir: Option<&Path>,
+    ) -> Result<EngineInspector, Error> {
+        let engine = build_engine(
+            config.engine_config.as_deref(),
+            config.policy_file.as_deref(),
+        )?;
+        let banks = match config.banks_dir.as_deref().or(default_banks_dir) {
+            Some(dir) => Some(
+                Banks::open(dir)
+                    .map_err(|e| Error::Engine(format!("banks {}: {e}", dir.display())))?,
+            ),
+            None => None,
+        };
+        let hash_config = HashConfig {
+            limits: DecodeLimits {
+                max_bytes: config.limits.max_image_bytes as u64,
+                max_pixels: MAX_IMAGE_PIXELS,
+                ..DecodeLimits::default()
+            },
+            ..HashConfig::default()
+        };
+        Ok(EngineInspector::new(engine, banks, hash_config))
+    }
+
+    /// A factory for reloads (SIGHUP, `POST /admin/reload`): rebuilds the
+    /// engine and reopens the banks from the same config.
     pub fn factory(
-        engine_config: Option<&Path>,
-        policy_file: Option<&Path>,
-        images_unmatched_ok: bool,
+        config: &GatewayConfig,
+        default_banks_dir: Option<&Path>,
     ) -> crate::state::InspectorFactory {
-        let engine_config = engine_config.map(Path::to_path_buf);
-        let policy_file = policy_file.map(Path::to_path_buf);
+        let config = config.clone();
+        let default_banks_dir = default_banks_dir.map(Path::to_path_buf);
         Arc::new(move || {
-            let mut inspector =
-                EngineInspector::from_files(engine_config.as_deref(), policy_file.as_deref())?;
-            inspector.images_unmatched_ok = images_unmatched_ok;
+            let inspector = EngineInspector::from_config(&config, default_banks_dir.as_deref())?;
             Ok(Arc::new(inspector) as Arc<dyn Inspector>)
         })
     }
+}
+
+fn build_engine(engine_config: Option<&Path>, policy_file: Option<&Path>) -> Result<Engine, Error> {
+    let policy = match policy_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::Engine(format!("reading policy {}: {e}", path.display())))?;
+            Policy::from_toml(&text)
+                .map_err(|e| Error::Engine(format!("{}: {e}", path.display())))?
+        }
+        None => Policy::default(),
+    };
+    let (config, base) = match engine_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::Engine(format!("reading engine config {}: {e}", path.display()))
+            })?;
+            let config = EngineConfig::from_toml(&path.display().to_string(), &text)
+                .map_err(|e| Error::Engine(e.to_string()))?;
+            (
+                config,
+                path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            )
+        }
+        None => (EngineConfig::default(), Default::default()),
+    };
+    config
+        .build(
+            policy,
+            |rel| std::fs::read_to_string(base.join(rel)),
+            |var| std::env::var(var).ok(),
+        )
+        .map_err(|e| Error::Engine(e.to_string()))
+}
+
+/// The exact hashes of bytes that are not (or not yet) decoded: what
+/// incidents record for an image without PDQ.
+pub fn exact_hashes(bytes: &[u8]) -> ContentHashes {
+    let crypto = childsafe_hash::crypto_hashes(bytes);
+    ContentHashes {
+        md5: crypto.md5,
+        sha1: crypto.sha1,
+        sha256: crypto.sha256,
+        pdq: None,
+        quality: None,
+    }
+}
+
+/// Hashes every image on the blocking pool (decoding is CPU work; the
+/// caller's permit bounds how many requests do it at once). `None` if the
+/// task failed.
+async fn hash_images(images: Vec<Vec<u8>>, config: HashConfig) -> Option<Vec<ImageHashes>> {
+    tokio::task::spawn_blocking(move || {
+        let mut hasher = childsafe_hash::Hasher::new(config);
+        images.iter().map(|bytes| hasher.hash(bytes)).collect()
+    })
+    .await
+    .ok()
 }
 
 impl Inspector for EngineInspector {
@@ -140,22 +208,72 @@ impl Inspector for EngineInspector {
             let mut account = account_state
                 .and_then(|it| serde_json::from_value::<AccountRisk>(it.clone()).ok())
                 .unwrap_or_else(|| AccountRisk::new(now));
+
+            let mut images = Vec::new();
+            let mut undecodable = Vec::new();
+            let mut per_image = Vec::new();
+            let mut hash_failed = false;
+            if !input.images.is_empty() {
+                let bytes: Vec<Vec<u8>> = input.images.iter().map(|it| it.bytes.clone()).collect();
+                match hash_images(bytes, self.hash_config).await {
+                    Some(hashed) => {
+                        let signals: Vec<ImageSignals> = hashed
+                            .iter()
+                            .map(|it| ImageSignals {
+                                pdq: it.pdq.as_ref().ok().map(|pdq| (pdq.hash, pdq.quality)),
+                                md5: Some(it.crypto.md5),
+                                sha1: Some(it.crypto.sha1),
+                                sha256: Some(it.crypto.sha256),
+                            })
+                            .collect();
+                        if let Some(banks) = &self.banks {
+                            per_image = childsafe_engine::match_images(banks, &signals);
+                        }
+                        for (idx, it) in hashed.iter().enumerate() {
+                            if it.pdq.is_err() {
+                                undecodable.push(idx);
+                            }
+                            let pdq = it.pdq.as_ref().ok();
+                            images.push(ContentHashes {
+                                md5: it.crypto.md5,
+                                sha1: it.crypto.sha1,
+                                sha256: it.crypto.sha256,
+                                pdq: pdq.map(|p| p.hash),
+                                quality: pdq.map(|p| p.quality),
+                            });
+                        }
+                    }
+                    None => {
+                        tracing::error!(images = input.images.len(), "image hashing task failed");
+                        hash_failed = true;
+                        images = input
+                            .images
+                            .iter()
+                            .map(|it| exact_hashes(&it.bytes))
+                            .collect();
+                    }
+                }
+            }
+            let preserve: Vec<usize> = per_image
+                .iter()
+                .enumerate()
+                .filter(|(_, findings)| findings.iter().any(|f| f.category == Category::CsamKnown))
+                .map(|(idx, _)| idx)
+                .collect();
+            let image_findings = per_image.into_iter().flatten().collect();
             let mut decision = self
                 .engine
-                .check_conversation(Surface::Input, &turns, Some((&mut account, now)))
+                .check_conversation_with_images(
+                    Surface::Input,
+                    &turns,
+                    Some((&mut account, now)),
+                    image_findings,
+                    undecodable.len(),
+                )
                 .await;
-            let images: Vec<ImageHashes> = input
-                .images
-                .iter()
-                .map(|image| ImageHashes {
-                    sha256: hex::encode(Sha256::digest(&image.bytes)),
-                    md5: hex::encode(Md5::digest(&image.bytes)),
-                    pdq: None,
-                })
-                .collect();
-            if !images.is_empty() && !self.images_unmatched_ok {
+            if hash_failed {
                 let mut failures = decision.failures.clone();
-                failures.push(IMAGE_UNMATCHED.to_owned());
+                failures.push(IMAGE_HASH_FAILURE.to_owned());
                 decision = self.engine.policy().decide_with_failures(
                     Surface::Input,
                     decision.findings.clone(),
@@ -165,7 +283,8 @@ impl Inspector for EngineInspector {
             InputVerdict {
                 decision,
                 images,
-                preserve: Vec::new(),
+                preserve,
+                undecodable,
                 account_state: serde_json::to_value(&account).ok(),
             }
         })

@@ -9,7 +9,7 @@
 
 use std::{fmt, future::Future, pin::Pin};
 
-use childsafe_core::Decision;
+use childsafe_core::{ContentHashes, Decision};
 
 /// A boxed, sendable future, for the async methods of [`Inspector`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -95,26 +95,17 @@ pub struct Input {
     pub image_urls: Vec<String>,
 }
 
-/// The hashes of one input image, as recorded in incidents (never the bytes).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct ImageHashes {
-    /// Lowercase hex SHA-256 of the original bytes.
-    pub sha256: String,
-    /// Lowercase hex MD5 of the original bytes.
-    pub md5: String,
-    /// Lowercase hex PDQ hash, when the image decoded.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pdq: Option<String>,
-}
-
 /// The outcome of an input check.
 #[derive(Clone, Debug)]
 pub struct InputVerdict {
     /// The combined decision (input surface, with conversation findings merged
     /// in by the engine's policy).
     pub decision: Decision,
-    /// One entry per input image, in order.
-    pub images: Vec<ImageHashes>,
+    /// The hashes of each input image, in order (PDQ when it decoded).
+    pub images: Vec<ContentHashes>,
+    /// Indexes (into `Input::images`) of images that could not be decoded:
+    /// the request is refused with a 400 naming them, before any effect.
+    pub undecodable: Vec<usize>,
     /// Indexes (into `Input::images`) of images that matched a known-CSAM
     /// bank and must be preserved in the evidence vault.
     pub preserve: Vec<usize>,

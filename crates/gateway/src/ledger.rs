@@ -13,11 +13,12 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use childsafe_core::{Category, Finding, Surface};
+use childsafe_core::{Category, ContentHashes, Finding, Strike, Surface};
+use childsafe_vault::ItemMeta;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::{config::LadderAction, inspect::BoxFuture, inspect::ImageHashes};
+use crate::{config::LadderAction, config::hash_secret, inspect::BoxFuture};
 
 /// A ledger failure (the database is unreachable, a constraint failed).
 #[derive(Clone, Debug, thiserror::Error)]
@@ -32,6 +33,10 @@ pub type StageCounts = (u64, BTreeMap<Category, u64>);
 
 /// An incident's id and categories.
 pub type IncidentRef = (String, Vec<Category>);
+
+/// Categories whose incidents always open a case, whatever the policy's
+/// `report` flag (the store's list, so both ledgers agree).
+pub const SEVERE_CATEGORIES: [Category; 4] = childsafe_store::SEVERE_CATEGORIES;
 
 /// Who a strike or sanction is against.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -55,6 +60,24 @@ impl Subject {
             Subject::Tenant(tenant) => format!("tenant:{tenant}"),
         }
     }
+
+    /// The tenant, and the end user if this is one.
+    pub fn parts(&self) -> (&str, Option<&str>) {
+        match self {
+            Subject::User { tenant, user } => (tenant, Some(user)),
+            Subject::Tenant(tenant) => (tenant, None),
+        }
+    }
+}
+
+/// An image involved in an incident: its hashes, and the vault item holding
+/// the preserved original when the law asks for one (known CSAM).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IncidentImage {
+    /// Hashes of the original bytes (PDQ when it decoded).
+    pub hashes: ContentHashes,
+    /// The encrypted copy in the evidence vault, if preserved.
+    pub preserved: Option<ItemMeta>,
 }
 
 /// An incident: one decision that withheld, reported or struck.
@@ -62,32 +85,49 @@ impl Subject {
 pub struct Incident {
     /// The request it happened on.
     pub request_id: String,
-    /// When.
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
     /// The tenant.
     pub tenant: String,
     /// The end user, when known.
     pub user: Option<String>,
     /// Where.
     pub surface: Surface,
-    /// The action taken (`block`, ...).
-    pub action: String,
+    /// The action taken.
+    pub action: childsafe_core::Action,
     /// The categories that drove it.
     pub categories: Vec<Category>,
     /// Every finding (ids, scores, spans: no content).
     pub findings: Vec<Finding>,
+    /// Whether policy says to report it (opens a case, as severe categories do).
+    pub report: bool,
     /// SHA-256 of the checked text (hex), so duplicates can be found without the text.
     pub text_sha256: Option<String>,
-    /// Hashes of the request's images.
-    pub images: Vec<ImageHashes>,
-    /// Evidence vault items for preserved images.
-    pub vault_items: Vec<String>,
+    /// The request's images: hashes, and vault items for preserved ones.
+    pub images: Vec<IncidentImage>,
     /// The rollout stage that served the request, if any.
     pub rollout_stage: Option<String>,
 }
 
-/// A case for human review.
+impl Incident {
+    /// Whether recording it opens (or joins) a case: reportable, or severe.
+    pub fn opens_case(&self) -> bool {
+        self.report
+            || self
+                .categories
+                .iter()
+                .any(|it| SEVERE_CATEGORIES.contains(it))
+    }
+}
+
+/// A recorded incident's id, and the case it opened or joined.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedIncident {
+    /// Incident id.
+    pub id: String,
+    /// The case, when [`Incident::opens_case`].
+    pub case_id: Option<String>,
+}
+
+/// A case for human review (as the in-memory ledger keeps it).
 #[derive(Clone, Debug, Serialize)]
 pub struct Case {
     /// Case id.
@@ -119,21 +159,22 @@ pub struct Sanction {
     pub reason: String,
 }
 
-/// A user report, as stored (no content: a hash and the engine's findings).
+/// A user report to file (no content: a hash and the engine's findings).
 #[derive(Clone, Debug, Serialize)]
-pub struct Report {
-    /// Report id.
-    pub id: String,
+pub struct NewReport {
     /// Tenant.
     pub tenant: String,
-    /// Who reported.
+    /// Who reported (`TENANT:REPORTER`).
     pub reporter: String,
     /// The response reported, by request id.
     pub request_id: Option<String>,
-    /// SHA-256 of pasted content.
-    pub content_sha256: Option<String>,
-    /// The reporter's reason category.
+    /// Hashes of pasted content.
+    pub content_hashes: Option<ContentHashes>,
+    /// The reporter's reason: a category name or `other`.
     pub reason: String,
+    /// Categories: the reason's, the engine's on the pasted content and
+    /// comment, and the reported response's incident's.
+    pub categories: Vec<Category>,
     /// The comment, kept only when the engine found nothing in it; otherwise
     /// only its hash is kept (see reports.rs).
     pub comment: Option<String>,
@@ -141,11 +182,15 @@ pub struct Report {
     pub comment_sha256: Option<String>,
     /// Findings on the pasted content and comment.
     pub findings: Vec<Finding>,
-    /// The case it opened.
+}
+
+/// A filed report's id and the case it opened or joined.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FiledReport {
+    /// Report id.
+    pub id: String,
+    /// Case id.
     pub case_id: String,
-    /// When.
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
 }
 
 /// An appeal against a sanction.
@@ -155,8 +200,8 @@ pub struct Appeal {
     pub id: String,
     /// Against which subject's sanction.
     pub subject: Subject,
-    /// The appellant's statement length (the statement itself is kept; it is
-    /// the user's own words about their account, run through the engine first).
+    /// The appellant's statement (the user's own words about their account,
+    /// run through the engine first and withheld if flagged).
     pub statement: String,
     /// `pending`, `granted` or `denied`.
     pub status: String,
@@ -196,36 +241,42 @@ pub struct AuditEntry {
     pub details: serde_json::Value,
 }
 
+/// The most audit entries `audit_log` returns (the newest).
+pub const AUDIT_LOG_LIMIT: u32 = 1000;
+
 /// The gateway's view of the store.
 pub trait Ledger: Send + Sync {
-    /// Records an incident; returns its id.
-    fn record_incident(&self, incident: Incident) -> BoxFuture<'_, LedgerResult<String>>;
-    /// Opens a case.
-    fn open_case(
-        &self,
-        origin: &str,
-        origin_id: &str,
-        categories: Vec<Category>,
-    ) -> BoxFuture<'_, LedgerResult<String>>;
-    /// Cases still open.
+    /// Records an incident, registering its preserved images as evidence,
+    /// and opens (or joins) the end user's case in the same step when
+    /// [`Incident::opens_case`], so no reportable incident exists without
+    /// its case.
+    fn record_incident(&self, incident: Incident) -> BoxFuture<'_, LedgerResult<RecordedIncident>>;
+    /// Cases awaiting review or a report.
     fn open_cases(&self) -> BoxFuture<'_, LedgerResult<u64>>;
-    /// Adds a strike; returns the number of strikes at or after `since`.
+    /// Adds a strike; returns the number of strikes against exactly this
+    /// subject at or after `since` (and after its last lifted sanction: a
+    /// lift wipes the slate).
     fn add_strike(
         &self,
         subject: Subject,
+        kind: Strike,
         category: Category,
         request_id: &str,
-        at: OffsetDateTime,
         since: OffsetDateTime,
     ) -> BoxFuture<'_, LedgerResult<u32>>;
-    /// Sets (replaces) the sanction on a subject.
+    /// Sets the sanction on a subject (a stronger or later one supersedes).
     fn set_sanction(&self, sanction: Sanction) -> BoxFuture<'_, LedgerResult<()>>;
-    /// Removes the sanction on a subject; true if there was one.
-    fn lift_sanction(&self, subject: &Subject) -> BoxFuture<'_, LedgerResult<bool>>;
-    /// Every sanction not yet expired at `now`.
+    /// Lifts the sanctions on a subject; true if there was one.
+    fn lift_sanction(
+        &self,
+        subject: &Subject,
+        actor: &str,
+        reason: &str,
+    ) -> BoxFuture<'_, LedgerResult<bool>>;
+    /// Every sanction not yet expired at `now`, at most one per subject (the strongest).
     fn active_sanctions(&self, now: OffsetDateTime) -> BoxFuture<'_, LedgerResult<Vec<Sanction>>>;
-    /// Stores a report.
-    fn add_report(&self, report: Report) -> BoxFuture<'_, LedgerResult<()>>;
+    /// Files a report and opens (or joins) its case.
+    fn add_report(&self, report: NewReport) -> BoxFuture<'_, LedgerResult<FiledReport>>;
     /// Reports by `reporter` at or after `since`.
     fn count_reports(
         &self,
@@ -237,26 +288,35 @@ pub trait Ledger: Send + Sync {
         &self,
         request_id: &str,
     ) -> BoxFuture<'_, LedgerResult<Option<IncidentRef>>>;
-    /// Stores an appeal.
-    fn add_appeal(&self, appeal: Appeal) -> BoxFuture<'_, LedgerResult<()>>;
-    /// Appeals, newest first, optionally only those with `status`.
+    /// Files an appeal by an end user against their active sanction; returns it with its id.
+    fn file_appeal(
+        &self,
+        subject: Subject,
+        statement: String,
+    ) -> BoxFuture<'_, LedgerResult<Appeal>>;
+    /// Appeals, optionally only those with `status` (`pending`, `granted`, `denied`).
     fn appeals(&self, status: Option<&str>) -> BoxFuture<'_, LedgerResult<Vec<Appeal>>>;
-    /// Sets an appeal's status and note; returns the appeal.
+    /// Decides a pending appeal (`granted` lifts the sanction it appeals);
+    /// `None` if there is no such pending appeal.
     fn decide_appeal(
         &self,
         id: &str,
-        status: &str,
+        grant: bool,
+        actor: &str,
         note: Option<String>,
     ) -> BoxFuture<'_, LedgerResult<Option<Appeal>>>;
-    /// A rollout's state (created at stage 0 if missing).
+    /// A rollout's state (stage 0, version 0 if never moved).
     fn rollout_state(&self, name: &str) -> BoxFuture<'_, LedgerResult<RolloutState>>;
-    /// Replaces a rollout's state if its version is still `expected_version`;
-    /// false if another replica moved first.
+    /// Replaces a rollout's state if its version is still `expected_version`
+    /// (the new state's version is `expected_version + 1`); false if another
+    /// replica moved first. Audited with `actor` and `reason`.
     fn set_rollout_state(
         &self,
         name: &str,
         expected_version: u64,
         state: RolloutState,
+        actor: &str,
+        reason: &str,
     ) -> BoxFuture<'_, LedgerResult<bool>>;
     /// Adds request and incident counts for a rollout stage in one minute bucket.
     fn add_rollout_counts(
@@ -267,24 +327,25 @@ pub trait Ledger: Send + Sync {
         requests: u64,
         incidents: BTreeMap<Category, u64>,
     ) -> BoxFuture<'_, LedgerResult<()>>;
-    /// Sums a stage's counts over minutes `>= since_minute`.
+    /// Sums a stage's counts over minutes `>= since_minute`, from every replica.
     fn rollout_counts(
         &self,
         name: &str,
         stage: &str,
         since_minute: i64,
     ) -> BoxFuture<'_, LedgerResult<StageCounts>>;
-    /// Registers an admin token by its hash; returns its id.
+    /// Accepts an admin token by its SHA-256 for this process (tokens from
+    /// the environment or the demo); returns its id.
     fn add_admin_token(
         &self,
         token_sha256: &str,
         label: &str,
     ) -> BoxFuture<'_, LedgerResult<String>>;
-    /// The id of the admin token with this hash, if valid.
-    fn admin_token(&self, token_sha256: &str) -> BoxFuture<'_, LedgerResult<Option<String>>>;
+    /// The id of the admin token presented (the secret itself), if valid.
+    fn admin_token(&self, presented: &str) -> BoxFuture<'_, LedgerResult<Option<String>>>;
     /// Appends to the audit log.
     fn audit(&self, entry: AuditEntry) -> BoxFuture<'_, LedgerResult<()>>;
-    /// The audit log, oldest first.
+    /// The newest [`AUDIT_LOG_LIMIT`] audit entries, oldest first.
     fn audit_log(&self) -> BoxFuture<'_, LedgerResult<Vec<AuditEntry>>>;
     /// Loads a user's conversation-risk state.
     fn account_state(
@@ -301,8 +362,8 @@ pub trait Ledger: Send + Sync {
     fn ping(&self) -> BoxFuture<'_, LedgerResult<()>>;
 }
 
-/// The in-memory ledger: tests, and the demo when no database is wanted.
-/// `fail_next(n)` makes the next `n` writes fail, to test retries.
+/// The in-memory ledger: unit tests, and the second implementation of the
+/// trait. `fail_next_writes(n)` makes the next `n` writes fail, to test retries.
 #[derive(Clone, Default)]
 pub struct MemoryLedger {
     inner: Arc<Mutex<Memory>>,
@@ -314,9 +375,9 @@ struct Memory {
     next_id: u64,
     incidents: Vec<(String, Incident)>,
     cases: Vec<Case>,
-    strikes: Vec<(Subject, Category, String, OffsetDateTime)>,
+    strikes: Vec<(Subject, OffsetDateTime)>,
     sanctions: BTreeMap<Subject, Sanction>,
-    reports: Vec<Report>,
+    reports: Vec<(FiledReport, NewReport, OffsetDateTime)>,
     appeals: Vec<Appeal>,
     rollouts: BTreeMap<String, RolloutState>,
     rollout_counts: BTreeMap<(String, String, i64), StageCounts>,
@@ -345,9 +406,13 @@ impl MemoryLedger {
         self.lock().cases.clone()
     }
 
-    /// Every report, in order.
-    pub fn reports(&self) -> Vec<Report> {
-        self.lock().reports.clone()
+    /// Every report filed, in order.
+    pub fn reports(&self) -> Vec<NewReport> {
+        self.lock()
+            .reports
+            .iter()
+            .map(|(_, it, _)| it.clone())
+            .collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Memory> {
@@ -387,35 +452,30 @@ impl Memory {
         self.next_id += 1;
         format!("{prefix}_{:06}", self.next_id)
     }
+
+    fn open_case(&mut self, origin: &str, origin_id: &str, categories: Vec<Category>) -> String {
+        let id = self.id("case");
+        self.cases.push(Case {
+            id: id.clone(),
+            origin: origin.to_owned(),
+            origin_id: origin_id.to_owned(),
+            categories,
+            status: "open".to_owned(),
+            opened_at: OffsetDateTime::now_utc(),
+        });
+        id
+    }
 }
 
 impl Ledger for MemoryLedger {
-    fn record_incident(&self, incident: Incident) -> BoxFuture<'_, LedgerResult<String>> {
+    fn record_incident(&self, incident: Incident) -> BoxFuture<'_, LedgerResult<RecordedIncident>> {
         self.write(move |m| {
             let id = m.id("inc");
+            let case_id = incident
+                .opens_case()
+                .then(|| m.open_case("incident", &id, incident.categories.clone()));
             m.incidents.push((id.clone(), incident));
-            id
-        })
-    }
-
-    fn open_case(
-        &self,
-        origin: &str,
-        origin_id: &str,
-        categories: Vec<Category>,
-    ) -> BoxFuture<'_, LedgerResult<String>> {
-        let (origin, origin_id) = (origin.to_owned(), origin_id.to_owned());
-        self.write(move |m| {
-            let id = m.id("case");
-            m.cases.push(Case {
-                id: id.clone(),
-                origin,
-                origin_id,
-                categories,
-                status: "open".to_owned(),
-                opened_at: OffsetDateTime::now_utc(),
-            });
-            id
+            RecordedIncident { id, case_id }
         })
     }
 
@@ -426,17 +486,16 @@ impl Ledger for MemoryLedger {
     fn add_strike(
         &self,
         subject: Subject,
-        category: Category,
-        request_id: &str,
-        at: OffsetDateTime,
+        _kind: Strike,
+        _category: Category,
+        _request_id: &str,
         since: OffsetDateTime,
     ) -> BoxFuture<'_, LedgerResult<u32>> {
-        let request_id = request_id.to_owned();
         self.write(move |m| {
-            m.strikes.push((subject.clone(), category, request_id, at));
+            m.strikes.push((subject.clone(), OffsetDateTime::now_utc()));
             m.strikes
                 .iter()
-                .filter(|(s, _, _, t)| *s == subject && *t >= since)
+                .filter(|(s, t)| *s == subject && *t >= since)
                 .count() as u32
         })
     }
@@ -447,11 +506,16 @@ impl Ledger for MemoryLedger {
         })
     }
 
-    fn lift_sanction(&self, subject: &Subject) -> BoxFuture<'_, LedgerResult<bool>> {
+    fn lift_sanction(
+        &self,
+        subject: &Subject,
+        _actor: &str,
+        _reason: &str,
+    ) -> BoxFuture<'_, LedgerResult<bool>> {
         let subject = subject.clone();
         self.write(move |m| {
             // Lifting also clears the strikes behind it, so the next finding starts the ladder again.
-            m.strikes.retain(|(s, ..)| *s != subject);
+            m.strikes.retain(|(s, _)| *s != subject);
             m.sanctions.remove(&subject).is_some()
         })
     }
@@ -466,8 +530,15 @@ impl Ledger for MemoryLedger {
         })
     }
 
-    fn add_report(&self, report: Report) -> BoxFuture<'_, LedgerResult<()>> {
-        self.write(move |m| m.reports.push(report))
+    fn add_report(&self, report: NewReport) -> BoxFuture<'_, LedgerResult<FiledReport>> {
+        self.write(move |m| {
+            let id = m.id("rep");
+            let case_id = m.open_case("user_report", &id, report.categories.clone());
+            let filed = FiledReport { id, case_id };
+            m.reports
+                .push((filed.clone(), report, OffsetDateTime::now_utc()));
+            filed
+        })
     }
 
     fn count_reports(
@@ -479,7 +550,7 @@ impl Ledger for MemoryLedger {
         self.read(move |m| {
             m.reports
                 .iter()
-                .filter(|r| r.reporter == reporter && r.at >= since)
+                .filter(|(_, r, at)| r.reporter == reporter && *at >= since)
                 .count() as u32
         })
     }
@@ -497,8 +568,23 @@ impl Ledger for MemoryLedger {
         })
     }
 
-    fn add_appeal(&self, appeal: Appeal) -> BoxFuture<'_, LedgerResult<()>> {
-        self.write(move |m| m.appeals.push(appeal))
+    fn file_appeal(
+        &self,
+        subject: Subject,
+        statement: String,
+    ) -> BoxFuture<'_, LedgerResult<Appeal>> {
+        self.write(move |m| {
+            let appeal = Appeal {
+                id: m.id("apl"),
+                subject,
+                statement,
+                status: "pending".to_owned(),
+                at: OffsetDateTime::now_utc(),
+                note: None,
+            };
+            m.appeals.push(appeal.clone());
+            appeal
+        })
     }
 
     fn appeals(&self, status: Option<&str>) -> BoxFuture<'_, LedgerResult<Vec<Appeal>>> {
@@ -506,7 +592,6 @@ impl Ledger for MemoryLedger {
         self.read(move |m| {
             m.appeals
                 .iter()
-                .rev()
                 .filter(|a| status.as_deref().is_none_or(|s| a.status == s))
                 .cloned()
                 .collect()
@@ -516,15 +601,24 @@ impl Ledger for MemoryLedger {
     fn decide_appeal(
         &self,
         id: &str,
-        status: &str,
+        grant: bool,
+        _actor: &str,
         note: Option<String>,
     ) -> BoxFuture<'_, LedgerResult<Option<Appeal>>> {
-        let (id, status) = (id.to_owned(), status.to_owned());
+        let id = id.to_owned();
         self.write(move |m| {
-            let appeal = m.appeals.iter_mut().find(|a| a.id == id)?;
-            appeal.status = status;
+            let appeal = m
+                .appeals
+                .iter_mut()
+                .find(|a| a.id == id && a.status == "pending")?;
+            appeal.status = if grant { "granted" } else { "denied" }.to_owned();
             appeal.note = note;
-            Some(appeal.clone())
+            let appeal = appeal.clone();
+            if grant {
+                m.strikes.retain(|(s, _)| *s != appeal.subject);
+                m.sanctions.remove(&appeal.subject);
+            }
+            Some(appeal)
         })
     }
 
@@ -545,6 +639,8 @@ impl Ledger for MemoryLedger {
         name: &str,
         expected_version: u64,
         state: RolloutState,
+        _actor: &str,
+        _reason: &str,
     ) -> BoxFuture<'_, LedgerResult<bool>> {
         let name = name.to_owned();
         self.write(move |m| {
@@ -552,7 +648,13 @@ impl Ledger for MemoryLedger {
             if current != expected_version {
                 return false;
             }
-            m.rollouts.insert(name, state);
+            m.rollouts.insert(
+                name,
+                RolloutState {
+                    version: expected_version + 1,
+                    ..state
+                },
+            );
             true
         })
     }
@@ -601,7 +703,7 @@ impl Ledger for MemoryLedger {
         token_sha256: &str,
         label: &str,
     ) -> BoxFuture<'_, LedgerResult<String>> {
-        let (hash, label) = (token_sha256.to_owned(), label.to_owned());
+        let (hash, label) = (token_sha256.to_ascii_lowercase(), label.to_owned());
         self.write(move |m| {
             if let Some(id) = m.admin_tokens.get(&hash) {
                 return id.clone();
@@ -612,8 +714,8 @@ impl Ledger for MemoryLedger {
         })
     }
 
-    fn admin_token(&self, token_sha256: &str) -> BoxFuture<'_, LedgerResult<Option<String>>> {
-        let hash = token_sha256.to_owned();
+    fn admin_token(&self, presented: &str) -> BoxFuture<'_, LedgerResult<Option<String>>> {
+        let hash = hash_secret(presented);
         self.read(move |m| m.admin_tokens.get(&hash).cloned())
     }
 
@@ -622,7 +724,10 @@ impl Ledger for MemoryLedger {
     }
 
     fn audit_log(&self) -> BoxFuture<'_, LedgerResult<Vec<AuditEntry>>> {
-        self.read(|m| m.audit.clone())
+        self.read(|m| {
+            let skip = m.audit.len().saturating_sub(AUDIT_LOG_LIMIT as usize);
+            m.audit[skip..].to_vec()
+        })
     }
 
     fn account_state(

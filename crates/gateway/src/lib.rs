@@ -50,6 +50,7 @@ pub mod reports;
 pub mod rollout;
 pub mod sse;
 pub mod state;
+pub mod store_ledger;
 pub mod stream_guard;
 pub mod testing;
 pub mod upstream;

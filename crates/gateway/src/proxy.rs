@@ -18,7 +18,7 @@ use axum::{
     routing::{any, post},
 };
 use bytes::Bytes;
-use childsafe_core::{Action, Category, Decision, MessageKind, Surface};
+use childsafe_core::{Action, Category, ContentHashes, Decision, MessageKind, Surface};
 use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -29,8 +29,8 @@ use crate::{
     config::{HelpSeeking, OtherPaths, RemoteImages},
     content::ImageLimits,
     error::{AppError, ErrorKind, Protocol},
-    inspect::{ImageHashes, Input, Inspector},
-    ledger::{Incident, Subject},
+    inspect::{Input, Inspector},
+    ledger::{Incident, IncidentImage, Subject},
     metrics::{
         CHECK_LATENCY, DECISIONS, DETECTOR_FAILURES, LATENCY, REQUESTS, STREAMS_BLOCKED,
         UNCHECKED_IMAGE_URLS,
@@ -360,17 +360,27 @@ async fn handle_inner(
     };
     metrics::histogram!(CHECK_LATENCY, "surface" => "input")
         .record(check_started.elapsed().as_secs_f64());
+    if let Some(&idx) = verdict.undecodable.first() {
+        let image = parsed.input.images.get(idx);
+        return Err(AppError::new(
+            ErrorKind::InvalidRequest,
+            format!(
+                "image {idx} (message {}): expected a decodable image (JPEG, PNG, GIF, WebP, BMP, TIFF), got {} bytes that do not decode",
+                image.map_or(0, |it| it.message_idx),
+                image.map_or(0, |it| it.bytes.len()),
+            ),
+        ));
+    }
     if let (Some(subject), Some(new_state)) = (&subject, verdict.account_state.clone())
         && let Err(e) = state.ledger.set_account_state(subject, new_state).await
     {
         tracing::warn!(error = %e, "account state not saved");
     }
     let input_text_hash = text_hash(parsed.input.messages.iter().map(|m| m.text.as_str()));
-    let preserve: Vec<&[u8]> = verdict
+    let preserve: Vec<(usize, &[u8])> = verdict
         .preserve
         .iter()
-        .filter_map(|idx| parsed.input.images.get(*idx))
-        .map(|it| it.bytes.as_slice())
+        .filter_map(|idx| Some((*idx, parsed.input.images.get(*idx)?.bytes.as_slice())))
         .collect();
     let input_refusal = effects(
         &ctx,
@@ -448,8 +458,8 @@ async fn effects(
     ctx: &Ctx,
     decision: &Decision,
     text_sha256: Option<String>,
-    images: Vec<ImageHashes>,
-    preserve: &[&[u8]],
+    images: Vec<ContentHashes>,
+    preserve: &[(usize, &[u8])],
 ) -> Result<Option<Refusal>, AppError> {
     let state = &ctx.state;
     let surface = decision.surface.as_str();
@@ -475,8 +485,14 @@ async fn effects(
         || decision.strike.is_some()
         || !abusive.is_empty();
     if record {
-        let mut vault_items = Vec::new();
-        if !preserve.is_empty() {
+        let mut images: Vec<IncidentImage> = images
+            .into_iter()
+            .map(|hashes| IncidentImage {
+                hashes,
+                preserved: None,
+            })
+            .collect();
+        for &(idx, bytes) in preserve {
             let Some(vault) = &state.vault else {
                 tracing::error!(request_id = %ctx.request_id, "known-CSAM input must be preserved but no vault is configured");
                 return Err(AppError::new(
@@ -484,60 +500,36 @@ async fn effects(
                     "this request could not be processed",
                 ));
             };
-            for bytes in preserve {
-                match vault.put(bytes, OffsetDateTime::now_utc()) {
-                    Ok(meta) => vault_items.push(meta.id.to_string()),
-                    Err(e) => {
-                        tracing::error!(request_id = %ctx.request_id, error = %e, "evidence not preserved; failing closed");
-                        return Err(AppError::new(
-                            ErrorKind::Internal,
-                            "this request could not be processed",
-                        ));
-                    }
+            let meta = match put_evidence(vault, bytes).await {
+                Ok(meta) => meta,
+                Err(e) => {
+                    tracing::error!(request_id = %ctx.request_id, error = %e, "evidence not preserved; failing closed");
+                    return Err(AppError::new(
+                        ErrorKind::Internal,
+                        "this request could not be processed",
+                    ));
                 }
+            };
+            if let Some(image) = images.get_mut(idx) {
+                image.preserved = Some(meta);
             }
         }
         let incident = Incident {
             request_id: ctx.request_id.clone(),
-            at: OffsetDateTime::now_utc(),
             tenant: ctx.tenant.clone(),
             user: ctx.user.clone(),
             surface: decision.surface,
-            action: decision.action.as_str().to_owned(),
+            action: decision.action,
             categories: decision.categories.clone(),
             findings: decision.findings.clone(),
+            report: decision.report,
             text_sha256,
             images,
-            vault_items,
             rollout_stage: ctx.stage.clone(),
         };
-        let incident_id = crate::enforcement::record_incident(state, incident).await?;
-        tracing::info!(request_id = %ctx.request_id, incident = %incident_id, surface, action = decision.action.as_str(), categories = %category_header(&decision.categories), "incident");
-        let severe = decision.report
-            || decision.categories.iter().any(|it| {
-                matches!(
-                    it,
-                    Category::CsamKnown
-                        | Category::CsamSuspected
-                        | Category::Sextortion
-                        | Category::Grooming
-                )
-            });
-        if severe {
-            match state
-                .ledger
-                .open_case("incident", &incident_id, decision.categories.clone())
-                .await
-            {
-                Ok(case_id) => {
-                    tracing::info!(request_id = %ctx.request_id, case = %case_id, "case opened")
-                }
-                // The incident is recorded; a reviewer can open the case from it.
-                Err(e) => {
-                    tracing::error!(request_id = %ctx.request_id, error = %e, "case not opened")
-                }
-            }
-        }
+        // The ledger opens the case (severe or reportable) with the incident, in one step.
+        let recorded = crate::enforcement::record_incident(state, incident).await?;
+        tracing::info!(request_id = %ctx.request_id, incident = %recorded.id, case = ?recorded.case_id, surface, action = decision.action.as_str(), categories = %category_header(&decision.categories), "incident");
         if let (Some(rollout), Some(stage)) = (&state.rollout, &ctx.stage) {
             rollout.count_incident(stage, &abusive);
         }
@@ -567,6 +559,20 @@ async fn effects(
         message: decision.message,
         surface: decision.surface,
     }))
+}
+
+/// Puts an image into the evidence vault on the blocking pool (encryption
+/// and fsync are blocking work).
+async fn put_evidence(
+    vault: &childsafe_vault::Vault,
+    bytes: &[u8],
+) -> Result<childsafe_vault::ItemMeta, String> {
+    let vault = vault.clone();
+    let bytes = bytes.to_vec();
+    tokio::task::spawn_blocking(move || vault.put(&bytes, OffsetDateTime::now_utc()))
+        .await
+        .map_err(|e| format!("vault task failed: {e}"))?
+        .map_err(|e| e.to_string())
 }
 
 fn support_parts(ctx: &Ctx, decision: &Decision) -> (String, Value) {

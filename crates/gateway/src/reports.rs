@@ -18,7 +18,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
-use childsafe_core::{Category, Decision, Finding};
+use childsafe_core::{Category, ContentHashes, Decision, Finding};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -28,7 +28,7 @@ use crate::{
     enforcement::audit,
     error::{AppError, ErrorKind, Protocol},
     inspect::{Input, Message, Role},
-    ledger::{Appeal, Report, Subject},
+    ledger::{NewReport, Subject},
     proxy::{api_key, new_request_id},
     state::AppState,
 };
@@ -138,6 +138,18 @@ fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
+/// MD5, SHA-1 and SHA-256 of pasted content, as the store keeps them.
+fn content_hashes(bytes: &[u8]) -> ContentHashes {
+    let crypto = childsafe_hash::crypto_hashes(bytes);
+    ContentHashes {
+        md5: crypto.md5,
+        sha1: crypto.sha1,
+        sha256: crypto.sha256,
+        pdq: None,
+        quality: None,
+    }
+}
+
 async fn report_inner(state: &AppState, request: Request) -> Result<Value, AppError> {
     let (tenant, body, header_user) = read(state, request).await?;
     let limits = &state.config.reports;
@@ -219,38 +231,26 @@ async fn report_inner(state: &AppState, request: Request) -> Result<Value, AppEr
     }
     categories.sort();
     categories.dedup();
-    let report_id = format!("rep_{}", hex::encode(rand::random::<[u8; 12]>()));
-    let case_id = state
-        .ledger
-        .open_case("user_report", &report_id, categories.clone())
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "case for report not opened");
-            AppError::new(
-                ErrorKind::Internal,
-                "the report could not be recorded; retry later",
-            )
-        })?;
-    let report = Report {
-        id: report_id.clone(),
+    let report = NewReport {
         tenant: tenant.clone(),
         reporter: reporter_key,
         request_id: response_id.map(str::to_owned),
-        content_sha256: content.map(sha256_hex),
+        content_hashes: content.map(|it| content_hashes(it.as_bytes())),
         reason: reason.to_owned(),
+        categories: categories.clone(),
         comment: kept_comment,
         comment_sha256,
         findings,
-        case_id: case_id.clone(),
-        at: OffsetDateTime::now_utc(),
     };
-    state.ledger.add_report(report).await.map_err(|e| {
+    // The ledger files the report and opens (or joins) its case in one step.
+    let filed = state.ledger.add_report(report).await.map_err(|e| {
         tracing::error!(error = %e, "report not recorded");
         AppError::new(
             ErrorKind::Internal,
             "the report could not be recorded; retry later",
         )
     })?;
+    let (report_id, case_id) = (filed.id, filed.case_id);
     tracing::info!(report = %report_id, case = %case_id, reason, "user report");
     Ok(json!({
         "report_id": report_id,
@@ -300,21 +300,17 @@ async fn appeal_inner(state: &AppState, request: Request) -> Result<Value, AppEr
     } else {
         statement.to_owned()
     };
-    let appeal_id = format!("apl_{}", hex::encode(rand::random::<[u8; 12]>()));
-    let appeal = Appeal {
-        id: appeal_id.clone(),
-        subject: subject.clone(),
-        statement,
-        status: "pending".to_owned(),
-        at: OffsetDateTime::now_utc(),
-        note: None,
-    };
-    state.ledger.add_appeal(appeal).await.map_err(|_| {
-        AppError::new(
-            ErrorKind::Internal,
-            "the appeal could not be recorded; retry later",
-        )
-    })?;
+    let appeal = state
+        .ledger
+        .file_appeal(subject.clone(), statement)
+        .await
+        .map_err(|_| {
+            AppError::new(
+                ErrorKind::Internal,
+                "the appeal could not be recorded; retry later",
+            )
+        })?;
+    let appeal_id = appeal.id;
     audit(
         state,
         &subject.key(),

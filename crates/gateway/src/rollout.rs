@@ -286,9 +286,16 @@ impl Rollout {
                 }
             }
             next.version = current.version + 1;
+            let note = reason.as_deref().unwrap_or(transition.as_str());
             if app
                 .ledger
-                .set_rollout_state(&self.config.name, current.version, next.clone())
+                .set_rollout_state(
+                    &self.config.name,
+                    current.version,
+                    next.clone(),
+                    actor,
+                    note,
+                )
                 .await
                 .map_err(|e| e.to_string())?
             {

@@ -35,7 +35,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    inspect::{BoxFuture, ImageHashes, Input, InputVerdict, Inspector, Role},
+    inspect::{BoxFuture, Input, InputVerdict, Inspector, Role},
     sse::write_event,
 };
 
@@ -399,11 +399,7 @@ impl Inspector for PhraseInspector {
                     ));
                     preserve.push(idx);
                 }
-                images.push(ImageHashes {
-                    sha256,
-                    md5: String::new(),
-                    pdq: None,
-                });
+                images.push(crate::engine::exact_hashes(&image.bytes));
             }
             let failures = if self.fail_input {
                 vec!["test.remote".to_owned()]
@@ -421,6 +417,7 @@ impl Inspector for PhraseInspector {
                 decision,
                 images,
                 preserve,
+                undecodable: Vec::new(),
                 account_state: Some(json!({"requests": seen + 1})),
             }
         })

@@ -649,8 +649,11 @@ async fn known_image_is_preserved_banned_and_opens_a_case() {
     .await;
     assert_eq!(reply.header("x-childsafe-category"), Some("csam_known"));
     let incident = &h.ledger.incidents()[0];
-    assert_eq!(incident.images[0].sha256, sha);
-    assert_eq!(incident.vault_items.len(), 1, "preserved in the vault");
+    assert_eq!(incident.images[0].hashes.sha256.to_string(), sha);
+    assert!(
+        incident.images[0].preserved.is_some(),
+        "preserved in the vault"
+    );
     let vault = h.state.vault.as_ref().unwrap();
     assert_eq!(vault.list().unwrap().len(), 1);
     assert_eq!(h.ledger.cases()[0].categories, [Category::CsamKnown]);
@@ -880,7 +883,7 @@ async fn reports_open_cases_and_are_rate_limited() {
 
     let reports = h.ledger.reports();
     assert_eq!(reports[0].comment.as_deref(), Some("this looked wrong"));
-    assert!(reports[1].content_sha256.is_some());
+    assert!(reports[1].content_hashes.is_some());
     assert!(
         !serde_json::to_string(&reports).unwrap().contains("nude"),
         "pasted content is never stored"

@@ -1,6 +1,11 @@
 //! `childsafe serve`: run the safety gateway, from a config file or on the
 //! embedded demo defaults (`--demo`: an in-process echo upstream that speaks
-//! both protocols, so the README's first command shows it working).
+//! both protocols and records in an SQLite file in the temp directory, so
+//! the README's first command shows it working with no setup).
+//!
+//! Records (incidents, cases, strikes, sanctions, reports, appeals, rollout
+//! state, the audit log) go to the store at `[store] url`: an SQLite file,
+//! or PostgreSQL shared by several replicas.
 
 use std::{io::Read, net::SocketAddr, path::PathBuf, sync::Arc};
 
@@ -8,8 +13,9 @@ use anyhow::Context;
 use childsafe_gateway::{
     config::{GatewayConfig, hash_secret},
     engine::EngineInspector,
-    ledger::{Ledger, MemoryLedger},
+    ledger::Ledger,
     state::AppState,
+    store_ledger::StoreLedger,
     testing::FakeUpstream,
 };
 
@@ -21,7 +27,7 @@ pub(crate) struct Args {
     /// Gateway config file (TOML; every key is documented in examples/gateway.toml).
     #[arg(long, value_name = "FILE", conflicts_with = "demo", required_unless_present_any = ["demo", "hash_key"])]
     config: Option<PathBuf>,
-    /// Start on embedded defaults: the built-in detectors, an in-process echo model, in-memory records, open access.
+    /// Start on embedded defaults: the built-in detectors, the banks under --banks, an in-process echo model, records in childsafe-demo.db in the temp directory, open access.
     #[arg(long)]
     demo: bool,
     /// Address to listen on, overriding the config. Default: 127.0.0.1:8080.
@@ -35,7 +41,7 @@ pub(crate) struct Args {
     hash_key: bool,
 }
 
-pub(crate) fn run(_global: &Global, args: Args) -> anyhow::Result<u8> {
+pub(crate) fn run(global: &Global, args: Args) -> anyhow::Result<u8> {
     if args.hash_key {
         let mut secret = String::new();
         std::io::stdin()
@@ -49,7 +55,7 @@ pub(crate) fn run(_global: &Global, args: Args) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(args))?;
+    runtime.block_on(serve(args, &global.banks))?;
     Ok(exit::OK)
 }
 
@@ -66,27 +72,23 @@ fn init_logging(format: &str) {
     }
 }
 
-async fn serve(args: Args) -> anyhow::Result<()> {
-    let ledger = MemoryLedger::default();
-    let mut config = if args.demo {
+async fn serve(args: Args, banks_dir: &std::path::Path) -> anyhow::Result<()> {
+    let (mut config, demo_token) = if args.demo {
         let fake = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .context("binding the demo echo upstream")?;
         let fake_addr = fake.local_addr().context("demo echo upstream address")?;
         tokio::spawn(FakeUpstream::default().serve(fake));
+        let db = std::env::temp_dir().join("childsafe-demo.db");
         let config = GatewayConfig::from_toml(&format!(
-            "[upstreams.openai]\nbase_url = \"http://{fake_addr}\"\n[upstreams.anthropic]\nbase_url = \"http://{fake_addr}\"\n"
+            "[upstreams.openai]\nbase_url = \"http://{fake_addr}\"\n[upstreams.anthropic]\nbase_url = \"http://{fake_addr}\"\n[store]\nurl = {:?}\n",
+            format!("sqlite://{}", db.display())
         ))?;
-        let token = hex_token();
-        ledger
-            .add_admin_token(&hash_secret(&token), "demo")
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
         eprintln!(
-            "childsafe: demo mode: echo model at http://{fake_addr}, records in memory, no API key needed"
+            "childsafe: demo mode: echo model at http://{fake_addr}, records in {}, no API key needed",
+            db.display()
         );
-        eprintln!("childsafe: demo admin token (this run only): {token}");
-        config
+        (config, Some(hex_token()))
     } else {
         let path = args
             .config
@@ -95,30 +97,34 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading gateway config {}", path.display()))?;
         let config = GatewayConfig::from_toml(&text).with_context(|| path.display().to_string())?;
-        if let Ok(token) = std::env::var(&config.admin.token_env)
-            && !token.is_empty()
-        {
-            ledger
-                .add_admin_token(&hash_secret(&token), "env")
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
-        config
+        (config, None)
     };
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
     let listen = config.listen;
-    let mut inspector = EngineInspector::from_files(
-        config.engine_config.as_deref(),
-        config.policy_file.as_deref(),
-    )?;
-    inspector.images_unmatched_ok = config.allow_unmatched_images;
-    let factory = EngineInspector::factory(
-        config.engine_config.as_deref(),
-        config.policy_file.as_deref(),
-        config.allow_unmatched_images,
-    );
+    // The URL may hold a password: errors and logs name the backend, never the URL.
+    let store = childsafe_store::Store::open(&config.store.url)
+        .await
+        .context("opening the store ([store] url)")?;
+    eprintln!("childsafe: records in the {:?} store", store.backend());
+    let ledger = StoreLedger::new(store);
+    if let Some(token) = &demo_token {
+        ledger
+            .add_admin_token(&hash_secret(token), "demo")
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        eprintln!("childsafe: demo admin token (this run only): {token}");
+    } else if let Ok(token) = std::env::var(&config.admin.token_env)
+        && !token.is_empty()
+    {
+        ledger
+            .add_admin_token(&hash_secret(&token), "env")
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let inspector = EngineInspector::from_config(&config, Some(banks_dir))?;
+    let factory = EngineInspector::factory(&config, Some(banks_dir));
     let vault = open_vault(&config)?;
     let state = AppState::new(
         config,
