@@ -360,7 +360,13 @@ async fn handle_inner(
     };
     metrics::histogram!(CHECK_LATENCY, "surface" => "input")
         .record(check_started.elapsed().as_secs_f64());
-    if let Some(&idx) = verdict.undecodable.first() {
+    // An image that does not decode is the caller's error (400), unless an
+    // exact hash of its bytes is listed: then it is refused, recorded and
+    // preserved like any other match.
+    let listed = verdict.decision.categories.iter().any(|it| it.is_abuse());
+    if let Some(&idx) = verdict.undecodable.first()
+        && !listed
+    {
         let image = parsed.input.images.get(idx);
         return Err(AppError::new(
             ErrorKind::InvalidRequest,

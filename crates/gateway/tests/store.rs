@@ -246,9 +246,20 @@ fn listed_bank(dir: &Path) {
                     "test",
                     Category::CsamKnown,
                 ),
+                entry_from_hash(
+                    Signal::Md5(childsafe_hash::crypto_hashes(&truncated_listed()).md5),
+                    Some("e-truncated"),
+                    "test",
+                    Category::CsamKnown,
+                ),
             ],
         )
         .unwrap();
+}
+
+/// The first bytes of [`LISTED`]: a file that does not decode, listed by MD5.
+fn truncated_listed() -> Vec<u8> {
+    fixture(LISTED)[..300].to_vec()
 }
 
 fn openai_image(bytes: &[u8], media_type: &str) -> Value {
@@ -367,14 +378,28 @@ async fn listed_inline_images_are_blocked_preserved_and_open_a_case(db: &Db) {
         .await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{end_user}");
     }
-    assert_eq!(
-        gw.store
-            .list_cases(&CaseFilter::default())
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    // A listed file that does not decode is still refused, recorded and
+    // preserved (an exact match needs no pixels), not answered with a 400.
+    let reply = send(
+        &gw.app,
+        "/v1/chat/completions",
+        openai_image(&truncated_listed(), "image/png"),
+        &user("u-truncated"),
+    )
+    .await;
+    assert_eq!(reply.header("x-childsafe-category"), Some("csam_known"));
+    let request_id = reply.header("x-childsafe-request-id").unwrap();
+    let incident = gw
+        .store
+        .incident_for_request(request_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(incident.files[0].vault_item.is_some());
+    assert!(incident.files[0].hashes.pdq.is_none());
+    assert_eq!(vault.list().unwrap().len(), 3);
+    let cases = gw.store.list_cases(&CaseFilter::default()).await.unwrap();
+    assert_eq!(cases.len(), 3);
 
     // A different benign photo passes, in both shapes, and leaves nothing.
     let unlisted = fixture(UNLISTED);
@@ -389,7 +414,7 @@ async fn listed_inline_images_are_blocked_preserved_and_open_a_case(db: &Db) {
         assert_eq!(reply.status, StatusCode::OK, "{path}");
         assert_eq!(reply.header("x-childsafe-category"), None);
     }
-    assert_eq!(vault.list().unwrap().len(), 2);
+    assert_eq!(vault.list().unwrap().len(), 3);
 
     // Bytes that are not an image get a protocol-shaped 400.
     let reply = send(
