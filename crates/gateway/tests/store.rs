@@ -2,8 +2,9 @@
 //! PostgreSQL (`both!`; PostgreSQL from `CHILDSAFE_TEST_POSTGRES_URL`, as the
 //! store's own tests): refusals become incident rows and cases, known-CSAM
 //! inline images (a benign PDQ reference photo standing in for a listed one)
-//! are blocked and preserved in the vault, strikes survive a restart, and
-//! two gateways over one database share sanctions and rollout halts.
+//! are blocked and preserved in the vault, strikes survive a restart, two
+//! gateways over one database share sanctions and rollout halts, and a
+//! briefly locked database is waited out while a closed one fails closed.
 //! Requests go through the router (`oneshot`), as in tests/proxy.rs.
 
 // Test helpers outside #[test] functions: a failed setup should panic loudly.
@@ -521,4 +522,88 @@ on_halt = "unavailable"
         "{actions:?}"
     );
     assert!(actions.iter().any(|it| it == "rollout.halt"), "{actions:?}");
+}
+
+both!(store_outages_are_waited_out_or_fail_closed);
+async fn store_outages_are_waited_out_or_fail_closed(db: &Db) {
+    let gw = gateway(db, "", None).await;
+    // Another process holds the incidents table for a moment: the incident
+    // waits for it and is recorded; the caller sees an ordinary refusal.
+    let release = db.lock_incidents().await;
+    let held = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        release.send(()).unwrap();
+    });
+    let started = std::time::Instant::now();
+    let reply = send(&gw.app, "/v1/chat/completions", chat(SOLICIT), &user("u1")).await;
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(250),
+        "the incident waited for the lock"
+    );
+    held.await.unwrap();
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.header("x-childsafe-category"),
+        Some("csam_solicitation")
+    );
+    let request_id = reply.header("x-childsafe-request-id").unwrap();
+    assert!(
+        gw.store
+            .incident_for_request(request_id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // The database is gone: the request fails closed, nothing is forwarded.
+    gw.store.close().await;
+    let reply = send(&gw.app, "/v1/chat/completions", chat(SOLICIT), &user("u2")).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let body = String::from_utf8_lossy(&reply.body).into_owned();
+    assert!(!body.contains("echo"), "{body}");
+}
+
+impl Db {
+    /// Takes an exclusive lock on the incidents table from a connection of
+    /// its own (as another process would), held until the sender fires.
+    async fn lock_incidents(&self) -> tokio::sync::oneshot::Sender<()> {
+        use sqlx::Connection as _;
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let (locked, is_locked) = tokio::sync::oneshot::channel::<()>();
+        match &self.schema {
+            None => {
+                let path = self.url.trim_start_matches("sqlite://").to_owned();
+                tokio::spawn(async move {
+                    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path);
+                    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                        .await
+                        .unwrap();
+                    sqlx::query("BEGIN EXCLUSIVE")
+                        .execute(&mut conn)
+                        .await
+                        .unwrap();
+                    locked.send(()).unwrap();
+                    released.await.unwrap();
+                    sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
+                });
+            }
+            Some(schema) => {
+                let url = self.url.clone();
+                let lock = format!("LOCK TABLE \"{schema}\".incidents IN EXCLUSIVE MODE");
+                tokio::spawn(async move {
+                    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                    sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+                    sqlx::query(sqlx::AssertSqlSafe(lock))
+                        .execute(&mut conn)
+                        .await
+                        .unwrap();
+                    locked.send(()).unwrap();
+                    released.await.unwrap();
+                    sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
+                });
+            }
+        }
+        is_locked.await.unwrap();
+        release
+    }
 }
