@@ -158,7 +158,9 @@ fn kill_nine_at_random_points_then_rerun_gives_the_same_bytes() {
     let input = python_dataset(&dir, 8, 150);
     let (banks, urls) = plant(&dir, &input);
 
+    let timer = Instant::now();
     let reference = util::run(&mut scan_command(&dir, &banks, &urls, &input, "reference"));
+    let full_run = timer.elapsed();
     assert_eq!(reference.code, 1, "{}", reference.stderr);
     let manifest = std::fs::read_to_string(dir.join("reference/q/manifest.jsonl")).unwrap();
     // The generated patterns repeat across shards, so a listed hash can
@@ -170,7 +172,9 @@ fn kill_nine_at_random_points_then_rerun_gives_the_same_bytes() {
         );
     }
 
-    // Kill at seeded pseudo-random delays until a run finishes by itself.
+    // Kill at seeded pseudo-random points of a run (5% to 70% of an
+    // uninterrupted one, so kills land inside runs on a fast machine and a
+    // slow one alike) until a run finishes by itself.
     let mut seed: u64 = 0x5eed_0004;
     let mut kills = 0;
     let started = Instant::now();
@@ -178,7 +182,7 @@ fn kill_nine_at_random_points_then_rerun_gives_the_same_bytes() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let delay = Duration::from_millis(20 + seed % 900);
+        let delay = full_run.mul_f64(0.05 + (seed % 650) as f64 / 1000.0);
         let mut child = scan_command(&dir, &banks, &urls, &input, "killed")
             .spawn()
             .unwrap();
