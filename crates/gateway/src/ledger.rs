@@ -212,8 +212,9 @@ pub struct Appeal {
     pub note: Option<String>,
 }
 
-/// A rollout's shared state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// A rollout's shared state; the default is a rollout not yet started
+/// (stage 0, running, version 0).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct RolloutState {
     /// Index of the current stage.
     pub stage: usize,
@@ -624,14 +625,7 @@ impl Ledger for MemoryLedger {
 
     fn rollout_state(&self, name: &str) -> BoxFuture<'_, LedgerResult<RolloutState>> {
         let name = name.to_owned();
-        self.read(move |m| {
-            m.rollouts.get(&name).cloned().unwrap_or(RolloutState {
-                stage: 0,
-                halted: false,
-                reason: None,
-                version: 0,
-            })
-        })
+        self.read(move |m| m.rollouts.get(&name).cloned().unwrap_or_default())
     }
 
     fn set_rollout_state(

@@ -62,12 +62,7 @@ impl Rollout {
     pub fn new(config: RolloutConfig) -> Rollout {
         Rollout {
             config,
-            state: RwLock::new(RolloutState {
-                stage: 0,
-                halted: false,
-                reason: None,
-                version: 0,
-            }),
+            state: RwLock::new(RolloutState::default()),
             counts: Mutex::new(HashMap::new()),
         }
     }

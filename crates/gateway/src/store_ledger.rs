@@ -374,12 +374,7 @@ impl Ledger for StoreLedger {
                         .map(str::to_owned),
                     version: u64::try_from(state.version).unwrap_or(0),
                 },
-                None => RolloutState {
-                    stage: 0,
-                    halted: false,
-                    reason: None,
-                    version: 0,
-                },
+                None => RolloutState::default(),
             })
         })
     }
