@@ -40,12 +40,42 @@ use crate::{
 };
 
 /// The fake model API.
-#[derive(Clone, Default)]
+///
+/// By default it keeps every body it receives, for tests to assert on;
+/// [`FakeUpstream::not_recording`] keeps nothing, for load that would
+/// otherwise grow its memory without bound (the benchmark).
+#[derive(Clone)]
 pub struct FakeUpstream {
-    received: Arc<Mutex<Vec<(String, Value)>>>,
+    /// `None`: not recording.
+    received: Option<Arc<Mutex<Received>>>,
+}
+
+/// Bodies received, with their paths.
+type Received = Vec<(String, Value)>;
+
+impl Default for FakeUpstream {
+    fn default() -> FakeUpstream {
+        FakeUpstream {
+            received: Some(Arc::default()),
+        }
+    }
 }
 
 impl FakeUpstream {
+    /// A fake that keeps nothing of what it receives.
+    pub fn not_recording() -> FakeUpstream {
+        FakeUpstream { received: None }
+    }
+
+    fn record(&self, path: &str, body: impl FnOnce() -> Value) {
+        if let Some(received) = &self.received {
+            received
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push((path.to_owned(), body()));
+        }
+    }
+
     /// Its routes.
     pub fn router(&self) -> Router {
         Router::new()
@@ -55,12 +85,14 @@ impl FakeUpstream {
             .with_state(self.clone())
     }
 
-    /// Bodies received so far, with their paths.
+    /// Bodies received so far, with their paths (none if not recording).
     pub fn received(&self) -> Vec<(String, Value)> {
-        self.received
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.received.as_ref().map_or_else(Vec::new, |received| {
+            received
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+        })
     }
 
     /// Serves on `listener` until the task is dropped.
@@ -127,10 +159,7 @@ fn pieces(text: &str, chunk: usize) -> Vec<String> {
 }
 
 async fn models(State(fake): State<FakeUpstream>) -> Json<Value> {
-    fake.received
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(("/v1/models".to_owned(), Value::Null));
+    fake.record("/v1/models", || Value::Null);
     Json(
         json!({"object": "list", "data": [{"id": "fake-model", "object": "model", "created": 0, "owned_by": "fake"}]}),
     )
@@ -190,10 +219,7 @@ async fn openai(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    fake.received
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(("/v1/chat/completions".to_owned(), body.clone()));
+    fake.record("/v1/chat/completions", || body.clone());
     let script = script(&headers);
     if let Some(res) = fault_before_head(script.fault.as_deref()).await {
         return res;
@@ -257,10 +283,7 @@ async fn anthropic(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    fake.received
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(("/v1/messages".to_owned(), body.clone()));
+    fake.record("/v1/messages", || body.clone());
     let script = script(&headers);
     if let Some(res) = fault_before_head(script.fault.as_deref()).await {
         return res;

@@ -78,7 +78,7 @@ async fn serve(args: Args, banks_dir: &std::path::Path) -> anyhow::Result<()> {
             .await
             .context("binding the demo echo upstream")?;
         let fake_addr = fake.local_addr().context("demo echo upstream address")?;
-        tokio::spawn(FakeUpstream::default().serve(fake));
+        tokio::spawn(FakeUpstream::not_recording().serve(fake));
         let db = std::env::temp_dir().join("childsafe-demo.db");
         let config = GatewayConfig::from_toml(&format!(
             "[upstreams.openai]\nbase_url = \"http://{fake_addr}\"\n[upstreams.anthropic]\nbase_url = \"http://{fake_addr}\"\n[store]\nurl = {:?}\n",
