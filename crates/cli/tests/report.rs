@@ -106,6 +106,7 @@ fn world(rt: &tokio::runtime::Runtime, latency: Duration) -> World {
                         },
                         vault_item: Some(item.id),
                     }],
+                    text_sha256: None,
                     request_id: Some(format!("req-{n}")),
                     stage: None,
                     report: true,

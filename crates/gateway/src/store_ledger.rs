@@ -19,7 +19,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use childsafe_core::{Category, Strike};
+use childsafe_core::{Category, Sha256, Strike};
 use childsafe_store::{
     ActionKind, AppealStatus, EnforcementAction, Error as StoreError, IncidentFile,
     NewEnforcementAction, NewIncident, NewStrike, NewUserReport, RolloutStatus, Store,
@@ -67,6 +67,14 @@ fn err(e: StoreError) -> LedgerError {
     LedgerError(e.to_string())
 }
 
+/// A hex SHA-256 the gateway computed, as the store's type. The gateway
+/// writes these itself, so one that does not parse is a bug: the write is
+/// refused (and the caller fails closed) rather than stored without it.
+fn sha256_of(field: &str, hex: &str) -> LedgerResult<Sha256> {
+    hex.parse()
+        .map_err(|e| LedgerError(format!("{field}: {e}")))
+}
+
 impl Ledger for StoreLedger {
     fn record_incident(&self, incident: Incident) -> BoxFuture<'_, LedgerResult<RecordedIncident>> {
         Box::pin(async move {
@@ -100,6 +108,11 @@ impl Ledger for StoreLedger {
                 categories: incident.categories.clone(),
                 findings: incident.findings.clone(),
                 files,
+                text_sha256: incident
+                    .text_sha256
+                    .as_deref()
+                    .map(|it| sha256_of("text_sha256", it))
+                    .transpose()?,
                 request_id: Some(incident.request_id.clone()),
                 stage: incident.rollout_stage.clone(),
                 report: incident.report,
@@ -246,7 +259,14 @@ impl Ledger for StoreLedger {
                 tenant: Some(report.tenant.clone()),
                 response_id: report.request_id.clone(),
                 reason,
+                categories: report.categories.clone(),
+                findings: report.findings.clone(),
                 comment: report.comment.clone(),
+                comment_sha256: report
+                    .comment_sha256
+                    .as_deref()
+                    .map(|it| sha256_of("comment_sha256", it))
+                    .transpose()?,
                 subject_end_user: None,
                 vault_item: None,
                 content_hashes: report.content_hashes.clone(),

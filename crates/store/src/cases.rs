@@ -436,7 +436,7 @@ pub(crate) fn categories_of(findings: &[Finding]) -> Vec<Category> {
         .collect()
 }
 
-fn to_json<T: Serialize>(field: &str, value: &T) -> Result<String> {
+pub(crate) fn to_json<T: Serialize>(field: &str, value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::invalid(field, e.to_string()))
 }
 

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use childsafe_core::{Action, Category, ContentHashes, Finding, Surface};
+use childsafe_core::{Action, Category, ContentHashes, Finding, Sha256, Surface};
 use childsafe_vault::ItemId;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -69,6 +69,9 @@ pub struct NewIncident {
     pub findings: Vec<Finding>,
     /// Files involved, with their hashes.
     pub files: Vec<IncidentFile>,
+    /// SHA-256 of the checked text, so that repeats of one text can be found
+    /// without keeping it; `None` when no text was checked.
+    pub text_sha256: Option<Sha256>,
     /// The gateway's request id.
     pub request_id: Option<String>,
     /// The rollout stage that served the request.
@@ -99,6 +102,9 @@ pub struct Incident {
     pub findings: Vec<Finding>,
     /// Files with their hashes.
     pub files: Vec<IncidentFile>,
+    /// SHA-256 of the checked text; `None` when no text was checked, and on
+    /// incidents recorded before schema 3.
+    pub text_sha256: Option<Sha256>,
     /// The gateway's request id.
     pub request_id: Option<String>,
     /// The rollout stage.
@@ -118,6 +124,7 @@ fn incident_from_row(row: &Row) -> Result<Incident> {
         categories: row.json("categories")?,
         findings: row.json("findings")?,
         files: row.json("content_hashes")?,
+        text_sha256: row.opt_parse("text_sha256")?,
         request_id: row.opt_text("request_id")?,
         stage: row.opt_text("stage")?,
         case_id: row.opt_i64("case_id")?.map(CaseId),
@@ -161,8 +168,8 @@ impl Store {
             let now = self.now_micros();
             let row = tx
                 .fetch_one(
-                    "INSERT INTO incidents (at, tenant, end_user, surface, action, categories, findings, content_hashes, request_id, stage)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                    "INSERT INTO incidents (at, tenant, end_user, surface, action, categories, findings, content_hashes, text_sha256, request_id, stage)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
                     args![
                         now,
                         tenant.as_str(),
@@ -172,6 +179,7 @@ impl Store {
                         categories.as_str(),
                         findings.as_str(),
                         files.as_str(),
+                        incident.text_sha256.map(|it| it.to_string()),
                         incident.request_id.clone(),
                         incident.stage.clone()
                     ],
@@ -221,7 +229,7 @@ impl Store {
             }
             let row = tx
                 .fetch_one(
-                    "SELECT id, at, tenant, end_user, surface, action, categories, findings, content_hashes, request_id, stage, case_id
+                    "SELECT id, at, tenant, end_user, surface, action, categories, findings, content_hashes, text_sha256, request_id, stage, case_id
                      FROM incidents WHERE id = $1",
                     args![id.0],
                 )
@@ -248,7 +256,7 @@ impl Store {
             let mut tx = self.pool().begin_read().await?;
             let rows = tx
                 .fetch_all(
-                    "SELECT id, at, tenant, end_user, surface, action, categories, findings, content_hashes, request_id, stage, case_id
+                    "SELECT id, at, tenant, end_user, surface, action, categories, findings, content_hashes, text_sha256, request_id, stage, case_id
                      FROM incidents WHERE tenant = $1 AND ($2 IS NULL OR end_user = $2) AND at >= $3
                      ORDER BY at DESC, id DESC LIMIT $4",
                     args![tenant, end_user, to_micros(since), i64::from(limit)],
@@ -267,7 +275,7 @@ impl Store {
             let mut tx = self.pool().begin_read().await?;
             let row = tx
                 .fetch_optional(
-                    "SELECT id, at, tenant, end_user, surface, action, categories, findings, content_hashes, request_id, stage, case_id
+                    "SELECT id, at, tenant, end_user, surface, action, categories, findings, content_hashes, text_sha256, request_id, stage, case_id
                      FROM incidents WHERE id = $1",
                     args![id.0],
                 )
@@ -317,7 +325,7 @@ impl Store {
             let mut tx = self.pool().begin_read().await?;
             let row = tx
                 .fetch_optional(
-                    "SELECT id, at, tenant, end_user, surface, action, categories, findings, content_hashes, request_id, stage, case_id
+                    "SELECT id, at, tenant, end_user, surface, action, categories, findings, content_hashes, text_sha256, request_id, stage, case_id
                      FROM incidents WHERE request_id = $1 ORDER BY id LIMIT 1",
                     args![request_id],
                 )

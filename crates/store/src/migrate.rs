@@ -28,6 +28,11 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
         "gateway_state",
         include_str!("../migrations/sqlite/0002_gateway_state.sql"),
     ),
+    (
+        3,
+        "text_hashes_and_report_findings",
+        include_str!("../migrations/sqlite/0003_text_hashes_and_report_findings.sql"),
+    ),
 ];
 
 /// (version, description, SQL) for PostgreSQL.
@@ -41,6 +46,11 @@ pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "gateway_state",
         include_str!("../migrations/postgres/0002_gateway_state.sql"),
+    ),
+    (
+        3,
+        "text_hashes_and_report_findings",
+        include_str!("../migrations/postgres/0003_text_hashes_and_report_findings.sql"),
     ),
 ];
 

@@ -5,16 +5,18 @@
 //! Pasted content is not stored here: the gateway preserves it in the vault
 //! when the law asks ([`crate::Store::preserve_evidence`]) and passes the item
 //! id and hashes. The reporter's comment is kept for reviewers and never
-//! logged or audited.
+//! logged or audited; when the gateway withholds it (the engine found abuse
+//! in it), only its SHA-256 is kept. The categories and findings the gateway
+//! found are kept with the report and on its case item.
 
-use childsafe_core::{Category, ContentHashes};
+use childsafe_core::{Category, ContentHashes, Finding, Sha256};
 use childsafe_vault::ItemId;
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
 use crate::{
     Store, audit,
-    cases::{CaseId, CaseItemKind, FileOrigin, ItemLocation, NewItem, Subject, add_item},
+    cases::{CaseId, CaseItemKind, FileOrigin, ItemLocation, NewItem, Subject, add_item, to_json},
     clock::{from_micros, micros_of, to_micros},
     db::{Row, Tx, args},
     error::{Error, Result},
@@ -23,7 +25,7 @@ use crate::{
 
 /// A user report to record. `Debug` leaves out the comment, which is the
 /// reporter's free text and may quote what they report.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct NewUserReport {
     /// Who reports (an end user id, or "anonymous:<ip hash>"): the rate-limit key.
     pub reporter: String,
@@ -33,8 +35,17 @@ pub struct NewUserReport {
     pub response_id: Option<String>,
     /// The reporter's reason category.
     pub reason: Category,
+    /// Every category found for the report: the reason's, the engine's on
+    /// pasted content and the comment, and the reported response's
+    /// incident's. The case item gets these and `reason`.
+    pub categories: Vec<Category>,
+    /// The engine's findings on pasted content and the comment (ids,
+    /// scores, spans: no content). The case item gets these.
+    pub findings: Vec<Finding>,
     /// The reporter's comment, for reviewers.
     pub comment: Option<String>,
+    /// SHA-256 of the comment, when the comment itself is not kept.
+    pub comment_sha256: Option<Sha256>,
     /// The end user who produced the reported content, if known: the case subject.
     pub subject_end_user: Option<String>,
     /// The preserved content, if any.
@@ -47,7 +58,7 @@ pub struct NewUserReport {
 }
 
 /// A recorded user report. `Debug` leaves out the comment.
-#[derive(Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Serialize)]
 pub struct UserReport {
     /// The report id (acknowledged to the reporter).
     pub id: i64,
@@ -62,8 +73,17 @@ pub struct UserReport {
     pub response_id: Option<String>,
     /// The reason category.
     pub reason: Category,
+    /// Every category found for the report (see
+    /// [`NewUserReport::categories`]); empty on reports recorded before
+    /// schema 3.
+    pub categories: Vec<Category>,
+    /// The engine's findings on pasted content and the comment; empty on
+    /// reports recorded before schema 3.
+    pub findings: Vec<Finding>,
     /// The comment.
     pub comment: Option<String>,
+    /// SHA-256 of the comment, when the comment itself was not kept.
+    pub comment_sha256: Option<Sha256>,
     /// The reported end user.
     pub subject_end_user: Option<String>,
     /// The preserved content.
@@ -81,7 +101,10 @@ impl std::fmt::Debug for NewUserReport {
             .field("tenant", &self.tenant)
             .field("response_id", &self.response_id)
             .field("reason", &self.reason)
+            .field("categories", &self.categories)
+            .field("findings", &self.findings)
             .field("comment", &self.comment.as_ref().map(|_| "<redacted>"))
+            .field("comment_sha256", &self.comment_sha256)
             .field("subject_end_user", &self.subject_end_user)
             .field("vault_item", &self.vault_item)
             .field("content_hashes", &self.content_hashes)
@@ -99,7 +122,10 @@ impl std::fmt::Debug for UserReport {
             .field("tenant", &self.tenant)
             .field("response_id", &self.response_id)
             .field("reason", &self.reason)
+            .field("categories", &self.categories)
+            .field("findings", &self.findings)
             .field("comment", &self.comment.as_ref().map(|_| "<redacted>"))
+            .field("comment_sha256", &self.comment_sha256)
             .field("subject_end_user", &self.subject_end_user)
             .field("vault_item", &self.vault_item)
             .field("content_hashes", &self.content_hashes)
@@ -116,7 +142,10 @@ fn report_from_row(row: &Row) -> Result<UserReport> {
         tenant: row.opt_text("tenant")?,
         response_id: row.opt_text("response_id")?,
         reason: row.parse("reason")?,
+        categories: row.json("categories")?,
+        findings: row.json("findings")?,
         comment: row.opt_text("comment")?,
+        comment_sha256: row.opt_parse("comment_sha256")?,
         subject_end_user: row.opt_text("subject_end_user")?,
         vault_item: row.opt_parse("vault_item")?,
         content_hashes: row.json::<Option<ContentHashes>>("content_hashes")?,
@@ -157,6 +186,14 @@ impl Store {
                     .map_err(|e| Error::invalid("content_hashes", e.to_string()))
             })
             .transpose()?;
+        let categories = to_json("categories", &report.categories)?;
+        let findings = to_json("findings", &report.findings)?;
+        // The case item carries the reason too, even when the gateway left it
+        // out of `categories` (a reason of "other" filed under a category).
+        let mut item_categories = report.categories.clone();
+        item_categories.push(report.reason);
+        item_categories.sort();
+        item_categories.dedup();
         retry!(self, "submit_user_report", async {
             let mut tx = self.pool().begin().await?;
             audit::lock(&mut tx).await?;
@@ -174,15 +211,18 @@ impl Store {
             }
             let row = tx
                 .fetch_one(
-                    "INSERT INTO user_reports (at, reporter, tenant, response_id, reason, comment, subject_end_user, vault_item, content_hashes)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                    "INSERT INTO user_reports (at, reporter, tenant, response_id, reason, categories, findings, comment, comment_sha256, subject_end_user, vault_item, content_hashes)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
                     args![
                         now,
                         reporter.as_str(),
                         report.tenant.clone(),
                         report.response_id.clone(),
                         report.reason.as_str(),
+                        categories.as_str(),
+                        findings.as_str(),
                         report.comment.clone(),
+                        report.comment_sha256.map(|it| it.to_string()),
                         report.subject_end_user.clone(),
                         report.vault_item.map(|i| i.to_string()),
                         hashes.clone().unwrap_or_else(|| "null".to_owned())
@@ -208,8 +248,8 @@ impl Store {
                 kind: CaseItemKind::UserReport,
                 source_ref: id.to_string(),
                 found_at: now,
-                categories: vec![report.reason],
-                findings: Vec::new(),
+                categories: item_categories.clone(),
+                findings: report.findings.clone(),
                 vault_item: report.vault_item,
                 hashes: report.content_hashes.clone(),
                 origin,
@@ -226,7 +266,7 @@ impl Store {
             .await?;
             let row = tx
                 .fetch_one(
-                    "SELECT id, at, reporter, tenant, response_id, reason, comment, subject_end_user, vault_item, content_hashes, case_id
+                    "SELECT id, at, reporter, tenant, response_id, reason, categories, findings, comment, comment_sha256, subject_end_user, vault_item, content_hashes, case_id
                      FROM user_reports WHERE id = $1",
                     args![id],
                 )
@@ -261,7 +301,7 @@ impl Store {
             let mut tx = self.pool().begin_read().await?;
             let row = tx
                 .fetch_optional(
-                    "SELECT id, at, reporter, tenant, response_id, reason, comment, subject_end_user, vault_item, content_hashes, case_id
+                    "SELECT id, at, reporter, tenant, response_id, reason, categories, findings, comment, comment_sha256, subject_end_user, vault_item, content_hashes, case_id
                      FROM user_reports WHERE id = $1",
                     args![id],
                 )

@@ -102,6 +102,7 @@ pub async fn confirmed_case(world: &World, user: &str) -> CaseId {
                     hashes: hashes(&bytes),
                     vault_item: Some(item.id),
                 }],
+                text_sha256: None,
                 request_id: Some(format!("req-{user}-{n}")),
                 stage: None,
                 report: true,

@@ -76,6 +76,7 @@ pub(crate) fn incident(user: &str, category: Category, surface: Surface) -> NewI
             FindingSource::detector("text.solicitation"),
         )],
         files: Vec::new(),
+        text_sha256: None,
         request_id: Some(format!("req-{user}")),
         stage: None,
         report: false,

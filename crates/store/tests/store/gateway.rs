@@ -1,8 +1,9 @@
 //! What the gateway keeps in the store: strikes with decay-friendly times,
 //! enforcement actions and appeals, rate-limited user reports, rollout state
-//! shared by replicas, and hashed admin tokens.
+//! shared by replicas, and hashed admin tokens; incidents keep the hash of
+//! their text and reports their categories, findings and comment hash.
 
-use childsafe_core::{Category, Strike};
+use childsafe_core::{Category, Finding, FindingSource, Sha256, Span, SpanRole, Strike, Surface};
 use childsafe_store::{
     ActionKind, AppealStatus, Error, NewEnforcementAction, NewStrike, NewUserReport, RolloutStatus,
     StageCounts,
@@ -183,7 +184,10 @@ fn user_report(reporter: &str, user: Option<&str>) -> NewUserReport {
         tenant: Some("acme".to_owned()),
         response_id: Some("resp-1".to_owned()),
         reason: Category::CsamSolicitation,
+        categories: vec![Category::CsamSolicitation],
+        findings: Vec::new(),
         comment: Some("flagged response".to_owned()),
+        comment_sha256: None,
         subject_end_user: user.map(str::to_owned),
         vault_item: None,
         content_hashes: None,
@@ -546,5 +550,154 @@ both!(
         assert_eq!(s.last_lift("acme", None).await.unwrap(), None);
         db.clock.advance(Duration::hours(1));
         assert!(s.all_active_actions().await.unwrap().is_empty(), "expired");
+    }
+);
+
+fn sha256(text: &str) -> Sha256 {
+    use sha2::Digest as _;
+    Sha256(sha2::Sha256::digest(text.as_bytes()).into())
+}
+
+fn phrase_finding(category: Category, role: SpanRole, start: usize, end: usize) -> Finding {
+    let mut finding = Finding::new(category, 0.9, FindingSource::detector("text.phrase"));
+    finding.spans = vec![Span {
+        start,
+        end,
+        role,
+        turn: None,
+    }];
+    finding
+}
+
+both!(incidents_keep_the_hash_of_their_text, |db| async move {
+    let s = &db.store;
+    let text_sha256 = sha256("test phrase one");
+    let mut incident = crate::fixtures::incident("u1", Category::CsamSolicitation, Surface::Input);
+    incident.text_sha256 = Some(text_sha256);
+    let recorded = s.record_incident(&incident).await.unwrap();
+    assert_eq!(recorded.text_sha256, Some(text_sha256));
+    // Every read gives the same row back.
+    assert_eq!(s.incident(recorded.id).await.unwrap(), recorded);
+    assert_eq!(
+        s.incident_for_request("req-u1").await.unwrap(),
+        Some(recorded.clone())
+    );
+    assert_eq!(
+        s.incidents_since("acme", Some("u1"), t0(), 10)
+            .await
+            .unwrap(),
+        std::slice::from_ref(&recorded)
+    );
+    // Stored as lowercase hex, as everywhere else.
+    let stored = db
+        .text(&format!(
+            "SELECT text_sha256 FROM incidents WHERE id = {}",
+            recorded.id
+        ))
+        .await;
+    assert_eq!(stored, text_sha256.to_string());
+
+    // Recorded without a hash (no text was checked): none read back.
+    let other = s
+        .record_incident(&crate::fixtures::incident(
+            "u2",
+            Category::Grooming,
+            Surface::Conversation,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(s.incident(other.id).await.unwrap().text_sha256, None);
+});
+
+both!(
+    reports_keep_categories_findings_and_the_comment_hash,
+    |db| async move {
+        let s = &db.store;
+        let findings = vec![
+            phrase_finding(Category::CsamSolicitation, SpanRole::Intent, 0, 8),
+            phrase_finding(Category::MinorIndicator, SpanRole::MinorIndicator, 9, 14),
+        ];
+        // Filed under "other" by the reporter, so the gateway filed it as
+        // suspected: the reason is not among the categories found.
+        let report = NewUserReport {
+            reason: Category::CsamSuspected,
+            categories: vec![Category::CsamSolicitation, Category::MinorIndicator],
+            findings: findings.clone(),
+            comment: None,
+            comment_sha256: Some(sha256("test comment")),
+            ..user_report("r1", Some("u1"))
+        };
+        let recorded = s.submit_user_report(&report, None).await.unwrap();
+        assert_eq!(
+            recorded.categories,
+            [Category::CsamSolicitation, Category::MinorIndicator]
+        );
+        assert_eq!(recorded.findings, findings);
+        assert_eq!(recorded.comment, None);
+        assert_eq!(recorded.comment_sha256, Some(sha256("test comment")));
+        assert_eq!(s.user_report(recorded.id).await.unwrap(), recorded);
+
+        // The case item carries the findings, and the reason with the categories.
+        let detail = s.case_detail(recorded.case_id.unwrap()).await.unwrap();
+        let item = detail
+            .items
+            .iter()
+            .find(|it| it.key == format!("report:{}", recorded.id))
+            .unwrap();
+        assert_eq!(
+            item.categories,
+            [
+                Category::CsamSuspected,
+                Category::CsamSolicitation,
+                Category::MinorIndicator
+            ]
+        );
+        assert_eq!(item.findings, findings);
+
+        // A kept comment has no hash; nothing found, nothing stored.
+        let plain = s
+            .submit_user_report(
+                &NewUserReport {
+                    categories: Vec::new(),
+                    ..user_report("r2", None)
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        let plain = s.user_report(plain.id).await.unwrap();
+        assert!(plain.categories.is_empty());
+        assert!(plain.findings.is_empty());
+        assert_eq!(plain.comment.as_deref(), Some("flagged response"));
+        assert_eq!(plain.comment_sha256, None);
+    }
+);
+
+both!(
+    rows_written_before_schema_3_read_back_with_defaults,
+    |db| async move {
+        let s = &db.store;
+        // Rows with schema 2's columns only, as an older gateway wrote them.
+        db.exec(
+            "INSERT INTO incidents (at, tenant, end_user, surface, action, categories, findings, content_hashes, request_id, stage)
+             VALUES (0, 'acme', 'u1', 'input', 'block', '[\"csam_solicitation\"]', '[]', '[]', 'req-old', NULL)",
+        )
+        .await;
+        db.exec(
+            "INSERT INTO user_reports (at, reporter, tenant, response_id, reason, comment, subject_end_user, vault_item, content_hashes)
+             VALUES (0, 'r-old', 'acme', NULL, 'grooming', NULL, NULL, NULL, 'null')",
+        )
+        .await;
+        let incident = s.incident_for_request("req-old").await.unwrap().unwrap();
+        assert_eq!(incident.categories, [Category::CsamSolicitation]);
+        assert_eq!(incident.text_sha256, None);
+        let id = db
+            .scalar("SELECT id FROM user_reports WHERE reporter = 'r-old'")
+            .await;
+        let report = s.user_report(id).await.unwrap();
+        assert_eq!(report.reason, Category::Grooming);
+        assert!(report.categories.is_empty());
+        assert!(report.findings.is_empty());
+        assert_eq!(report.comment_sha256, None);
     }
 );
