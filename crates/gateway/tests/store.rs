@@ -1,6 +1,8 @@
 //! The gateway over the store (`StoreLedger`), each test on SQLite and on
 //! PostgreSQL (`both!`; PostgreSQL from `CHILDSAFE_TEST_POSTGRES_URL`, as the
-//! store's own tests): refusals become incident rows and cases, known-CSAM
+//! store's own tests): refusals become incident rows (with the hash of the
+//! checked text) and cases, user reports keep their categories and
+//! findings, known-CSAM
 //! inline images (a benign PDQ reference photo standing in for a listed one)
 //! are blocked and preserved in the vault, strikes survive a restart, two
 //! gateways over one database share sanctions and rollout halts, and a
@@ -32,6 +34,7 @@ use childsafe_gateway::{
 use childsafe_match::{BankSettings, Banks, Signal, entry_from_hash};
 use childsafe_store::{CaseFilter, Store, StoreOptions};
 use serde_json::{Value, json};
+use sha2::Digest as _;
 use tower::ServiceExt;
 
 const PG_ENV: &str = "CHILDSAFE_TEST_POSTGRES_URL";
@@ -216,6 +219,11 @@ async fn send(app: &Router, path: &str, body: Value, headers: &[(&str, &str)]) -
     }
 }
 
+/// SHA-256 of `text`, as the gateway hashes text it does not keep.
+fn sha256(text: &str) -> childsafe_core::Sha256 {
+    childsafe_core::Sha256(sha2::Sha256::digest(text.as_bytes()).into())
+}
+
 fn chat(text: &str) -> Value {
     json!({"model": "m", "messages": [{"role": "user", "content": text}]})
 }
@@ -299,6 +307,12 @@ async fn refusal_records_an_incident_row(db: &Db) {
     assert_eq!(incident.surface, Surface::Input);
     assert_eq!(incident.categories, [Category::CsamSolicitation]);
     assert!(incident.files.is_empty());
+    // The checked text's hash: each input message's text followed by a newline.
+    assert_eq!(
+        incident.text_sha256,
+        Some(sha256(&format!("{SOLICIT}\n"))),
+        "hash of the checked text"
+    );
     // No content in the row: hashes, ids, categories and findings only.
     let row = serde_json::to_string(&incident).unwrap();
     assert!(!row.contains("nude"), "{row}");
@@ -320,6 +334,72 @@ async fn refusal_records_an_incident_row(db: &Db) {
             .unwrap()
             .is_none()
     );
+}
+
+both!(user_reports_keep_categories_and_findings);
+async fn user_reports_keep_categories_and_findings(db: &Db) {
+    let gw = gateway(db, "", None).await;
+    let reporter = user("reporter-1");
+
+    // Pasted content and a comment the engine flags: filed as "other", kept
+    // as the engine's categories and findings, the comment only as a hash.
+    let reply = send(
+        &gw.app,
+        "/v1/reports",
+        json!({"content": SOLICIT, "comment": SOLICIT, "reason": "other"}),
+        &reporter,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.json());
+    let id: i64 = reply.json()["report_id"].as_str().unwrap().parse().unwrap();
+    let report = gw.store.user_report(id).await.unwrap();
+    assert_eq!(report.categories, [Category::CsamSolicitation]);
+    // One finding on the pasted content, one on the comment.
+    assert_eq!(report.findings.len(), 2, "{:?}", report.findings);
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|it| it.category == Category::CsamSolicitation)
+    );
+    assert_eq!(report.comment, None);
+    assert_eq!(report.comment_sha256, Some(sha256(SOLICIT)));
+    assert!(report.content_hashes.is_some());
+    // The case item carries them too, for the reviewer and the CyberTip.
+    let detail = gw.store.case_detail(report.case_id.unwrap()).await.unwrap();
+    let item = detail
+        .items
+        .iter()
+        .find(|it| it.key == format!("report:{id}"))
+        .unwrap();
+    assert!(item.categories.contains(&Category::CsamSolicitation));
+    assert_eq!(item.findings, report.findings);
+    // Still no content in the row.
+    let row = serde_json::to_string(&report).unwrap();
+    assert!(!row.contains("nude"), "{row}");
+
+    // A refused response reported by request id: its incident's categories,
+    // and the reporter's comment kept as written.
+    let refused = send(&gw.app, "/v1/chat/completions", chat(SOLICIT), &user("u1")).await;
+    let request_id = refused.header("x-childsafe-request-id").unwrap();
+    let reply = send(
+        &gw.app,
+        "/v1/reports",
+        json!({"request_id": request_id, "reason": "grooming", "comment": "looked wrong"}),
+        &reporter,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.json());
+    let id: i64 = reply.json()["report_id"].as_str().unwrap().parse().unwrap();
+    let report = gw.store.user_report(id).await.unwrap();
+    assert_eq!(report.reason, Category::Grooming);
+    assert_eq!(
+        report.categories,
+        [Category::CsamSolicitation, Category::Grooming]
+    );
+    assert!(report.findings.is_empty());
+    assert_eq!(report.comment.as_deref(), Some("looked wrong"));
+    assert_eq!(report.comment_sha256, None);
 }
 
 both!(listed_inline_images_are_blocked_preserved_and_open_a_case);
