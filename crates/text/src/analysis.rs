@@ -8,6 +8,8 @@
 //! every rule looks at the hits adjacent to one hit or inside a bounded
 //! window, found by binary search.
 
+use aho_corasick::{Anchored, Input, automaton::OverlappingState};
+
 use crate::{
     lexicon::{Entry, Kind, Lexicon, Stage},
     normalize::{JOINED, Normalized, SQUASHED},
@@ -78,7 +80,8 @@ impl Analysis {
     pub(crate) fn new(lexicon: &Lexicon, norm: &Normalized) -> Analysis {
         let text = norm.as_str().as_bytes();
         let mut hits = Vec::new();
-        collect_lexicon_hits(lexicon, norm, &mut hits);
+        let mut lang_votes = vec![0u32; lexicon.langs.len()];
+        collect_lexicon_hits(lexicon, norm, &mut hits, &mut lang_votes);
         collect_numbers(text, &mut hits);
         hits.sort_by(|a, b| {
             a.start
@@ -103,12 +106,6 @@ impl Analysis {
             .filter(|(_, b)| **b == b'.')
             .map(|(idx, _)| idx as u32)
             .collect();
-        let mut lang_votes = vec![0u32; lexicon.langs.len()];
-        for hit in &hits {
-            if hit.kind == Kind::Stopword {
-                lang_votes[usize::from(hit.lang)] += 1;
-            }
-        }
         let mut res = Analysis {
             hits,
             minors: Vec::new(),
@@ -450,42 +447,91 @@ pub(crate) fn gap(a_start: u32, a_end: u32, b_start: u32, b_end: u32) -> u32 {
     }
 }
 
-fn collect_lexicon_hits(lexicon: &Lexicon, norm: &Normalized, hits: &mut Vec<Hit>) {
+fn collect_lexicon_hits(
+    lexicon: &Lexicon,
+    norm: &Normalized,
+    hits: &mut Vec<Hit>,
+    lang_votes: &mut [u32],
+) {
     let text = norm.as_str().as_bytes();
     let len = text.len();
     let joined = |idx: usize| norm.flags(idx) & JOINED != 0;
-    for found in lexicon.automaton.find_overlapping_iter(text) {
-        let (start, end) = (found.start(), found.end());
+    for start in 0..len {
+        // A phrase starts a word, or anywhere inside a joined token.
         let left_ok =
             start == 0 || !is_word_byte(text[start - 1]) || (joined(start - 1) && joined(start));
-        if !left_ok {
+        if !left_ok || text[start] == b' ' {
             continue;
         }
-        let right_word = end < len && is_word_byte(text[end]);
-        let right_joined = end < len && joined(end - 1) && joined(end);
-        let entries: &[Entry] = lexicon.entries(found.pattern().as_usize());
-        for entry in entries {
-            if right_word && !entry.prefix && !right_joined {
+        // Every phrase starting here (an anchored overlapping search): the
+        // same hits an unanchored search finds and then drops for starting
+        // mid-word, without the work of finding them; stopwords such as
+        // `a` and `e` would otherwise match at most letters of the text.
+        let input = Input::new(text).span(start..len).anchored(Anchored::Yes);
+        let mut state = OverlappingState::start();
+        loop {
+            // Errors are impossible: the automaton is built for anchored
+            // searches (lexicon.rs) and the input is a plain slice.
+            if lexicon
+                .automaton
+                .try_find_overlapping(input.clone(), &mut state)
+                .is_err()
+            {
+                break;
+            }
+            let Some(found) = state.get_match() else {
+                break;
+            };
+            // The automaton's states also carry the matches of their
+            // suffixes (`en` at the end of `children`), which an anchored
+            // search still reports: only phrases starting here count.
+            if found.start() != start {
                 continue;
             }
-            if entry.needs_squash && !(start..end).any(|idx| norm.flags(idx) & SQUASHED != 0) {
-                continue;
-            }
-            let mut end = end;
-            if entry.prefix {
-                // Extend a prefix match to the end of its word.
-                while end < len && is_word_byte(text[end]) {
-                    end += 1;
+            let end = found.end();
+            let right_word = end < len && is_word_byte(text[end]);
+            let right_joined = end < len && joined(end - 1) && joined(end);
+            let entries: &[Entry] = lexicon.entries(found.pattern().as_usize());
+            // Stopwords only vote for a language: counted here, once per
+            // language per occurrence, rather than stored and sorted as hits.
+            let mut voted = 0u64;
+            for entry in entries {
+                if right_word && !entry.prefix && !right_joined {
+                    continue;
                 }
+                if entry.needs_squash && !(start..end).any(|idx| norm.flags(idx) & SQUASHED != 0) {
+                    continue;
+                }
+                if entry.kind == Kind::Stopword {
+                    // Two spellings of one word (`à`, `a`) are one pattern
+                    // with two entries: one vote. (Past 64 languages, every
+                    // entry votes.)
+                    let lang = usize::from(entry.lang);
+                    let bit = 1u64.checked_shl(lang as u32).unwrap_or(0);
+                    if voted & bit == 0
+                        && let Some(votes) = lang_votes.get_mut(lang)
+                    {
+                        voted |= bit;
+                        *votes += 1;
+                    }
+                    continue;
+                }
+                let mut end = end;
+                if entry.prefix {
+                    // Extend a prefix match to the end of its word.
+                    while end < len && is_word_byte(text[end]) {
+                        end += 1;
+                    }
+                }
+                hits.push(Hit {
+                    kind: entry.kind,
+                    weight: entry.weight,
+                    start: start as u32,
+                    end: end as u32,
+                    lang: entry.lang,
+                    lang_only: entry.lang_only,
+                });
             }
-            hits.push(Hit {
-                kind: entry.kind,
-                weight: entry.weight,
-                start: start as u32,
-                end: end as u32,
-                lang: entry.lang,
-                lang_only: entry.lang_only,
-            });
         }
     }
 }
@@ -620,5 +666,19 @@ mod tests {
             minor_strengths("het kind is ziek en de dokter komt"),
             [0.95]
         );
+    }
+}
+#[cfg(test)]
+mod debug_tmp {
+    #[test]
+    fn dump() {
+        let lexicon = crate::lexicon::Lexicon::built_in().unwrap();
+        for t in ["adults and children", "niña de 12 años"] {
+            let norm = crate::normalize::normalize(t);
+            let a = super::Analysis::new(&lexicon, &norm);
+            eprintln!("{t:?} -> {:?}", norm.as_str());
+            for h in &a.hits { eprintln!("  {:?} {}..{} lang {} only {}", h.kind, h.start, h.end, h.lang, h.lang_only); }
+            eprintln!("  votes {:?} minors {:?}", a.lang_votes, a.minors.len());
+        }
     }
 }

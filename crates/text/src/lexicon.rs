@@ -22,7 +22,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind, StartKind};
 use serde::Deserialize;
 
 use crate::{error::Error, normalize::normalize};
@@ -561,6 +561,8 @@ impl LexiconBuilder {
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
             .kind(Some(AhoCorasickKind::DFA))
+            // Searched from word starts only (analysis.rs).
+            .start_kind(StartKind::Anchored)
             .build(&strings)
             .map_err(|err| Error::Lexicon {
                 file: "(all lexicons)".to_owned(),
