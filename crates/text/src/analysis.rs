@@ -8,7 +8,9 @@
 //! every rule looks at the hits adjacent to one hit or inside a bounded
 //! window, found by binary search.
 
-use aho_corasick::{Anchored, Input, automaton::OverlappingState};
+use std::ops::Range;
+
+use aho_corasick::{Anchored, automaton::Automaton};
 
 use crate::{
     lexicon::{Entry, Kind, Lexicon, Stage},
@@ -456,6 +458,12 @@ fn collect_lexicon_hits(
     let text = norm.as_str().as_bytes();
     let len = text.len();
     let joined = |idx: usize| norm.flags(idx) & JOINED != 0;
+    let dfa = &lexicon.automaton;
+    // The automaton is built for anchored searches only (lexicon.rs), so
+    // this cannot fail; if it did, no lexicon phrase would be found.
+    let Ok(start_sid) = dfa.start_state(Anchored::Yes) else {
+        return;
+    };
     for start in 0..len {
         // A phrase starts a word, or anywhere inside a joined token.
         let left_ok =
@@ -463,76 +471,85 @@ fn collect_lexicon_hits(
         if !left_ok || text[start] == b' ' {
             continue;
         }
-        // Every phrase starting here (an anchored overlapping search): the
-        // same hits an unanchored search finds and then drops for starting
-        // mid-word, without the work of finding them; stopwords such as
-        // `a` and `e` would otherwise match at most letters of the text.
-        let input = Input::new(text).span(start..len).anchored(Anchored::Yes);
-        let mut state = OverlappingState::start();
-        loop {
-            // Errors are impossible: the automaton is built for anchored
-            // searches (lexicon.rs) and the input is a plain slice.
-            if lexicon
-                .automaton
-                .try_find_overlapping(input.clone(), &mut state)
-                .is_err()
-            {
-                break;
-            }
-            let Some(found) = state.get_match() else {
-                break;
-            };
-            // The automaton's states also carry the matches of their
-            // suffixes (`en` at the end of `children`), which an anchored
-            // search still reports: only phrases starting here count.
-            if found.start() != start {
+        // Every phrase starting here, by walking the automaton from its
+        // anchored start state until it dies: the hits an unanchored search
+        // would find and then drop for starting mid-word cost nothing
+        // (one-letter stopwords such as `a` and `e` match most letters).
+        let mut sid = start_sid;
+        for (at, &byte) in text.iter().enumerate().skip(start) {
+            sid = dfa.next_state(Anchored::Yes, sid, byte);
+            if !dfa.is_special(sid) {
                 continue;
             }
-            let end = found.end();
-            let right_word = end < len && is_word_byte(text[end]);
-            let right_joined = end < len && joined(end - 1) && joined(end);
-            let entries: &[Entry] = lexicon.entries(found.pattern().as_usize());
-            // Stopwords only vote for a language: counted here, once per
-            // language per occurrence, rather than stored and sorted as hits.
-            let mut voted = 0u64;
-            for entry in entries {
-                if right_word && !entry.prefix && !right_joined {
-                    continue;
+            if dfa.is_dead(sid) {
+                break;
+            }
+            let end = at + 1;
+            for idx in 0..dfa.match_len(sid) {
+                let pattern = dfa.match_pattern(sid, idx);
+                // A state also carries the matches of its suffixes (`en` at
+                // the end of `children`): only phrases starting here count.
+                if dfa.pattern_len(pattern) == end - start {
+                    let entries = lexicon.entries(pattern.as_usize());
+                    push_entries(norm, entries, start..end, hits, lang_votes);
                 }
-                if entry.needs_squash && !(start..end).any(|idx| norm.flags(idx) & SQUASHED != 0) {
-                    continue;
-                }
-                if entry.kind == Kind::Stopword {
-                    // Two spellings of one word (`à`, `a`) are one pattern
-                    // with two entries: one vote. (Past 64 languages, every
-                    // entry votes.)
-                    let lang = usize::from(entry.lang);
-                    let bit = 1u64.checked_shl(lang as u32).unwrap_or(0);
-                    if voted & bit == 0
-                        && let Some(votes) = lang_votes.get_mut(lang)
-                    {
-                        voted |= bit;
-                        *votes += 1;
-                    }
-                    continue;
-                }
-                let mut end = end;
-                if entry.prefix {
-                    // Extend a prefix match to the end of its word.
-                    while end < len && is_word_byte(text[end]) {
-                        end += 1;
-                    }
-                }
-                hits.push(Hit {
-                    kind: entry.kind,
-                    weight: entry.weight,
-                    start: start as u32,
-                    end: end as u32,
-                    lang: entry.lang,
-                    lang_only: entry.lang_only,
-                });
             }
         }
+    }
+}
+
+/// The hits of one lexicon phrase found at `found` in the normalised text.
+fn push_entries(
+    norm: &Normalized,
+    entries: &[Entry],
+    found: Range<usize>,
+    hits: &mut Vec<Hit>,
+    lang_votes: &mut [u32],
+) {
+    let text = norm.as_str().as_bytes();
+    let len = text.len();
+    let (start, end) = (found.start, found.end);
+    let joined = |idx: usize| norm.flags(idx) & JOINED != 0;
+    let right_word = end < len && is_word_byte(text[end]);
+    let right_joined = end < len && joined(end - 1) && joined(end);
+    // Stopwords only vote for a language: counted here, once per language
+    // per occurrence, rather than stored and sorted as hits.
+    let mut voted = 0u64;
+    for entry in entries {
+        if right_word && !entry.prefix && !right_joined {
+            continue;
+        }
+        if entry.needs_squash && !(start..end).any(|idx| norm.flags(idx) & SQUASHED != 0) {
+            continue;
+        }
+        if entry.kind == Kind::Stopword {
+            // Two spellings of one word (`à`, `a`) are one pattern with two
+            // entries: one vote. (Past 64 languages, every entry votes.)
+            let lang = usize::from(entry.lang);
+            let bit = 1u64.checked_shl(lang as u32).unwrap_or(0);
+            if voted & bit == 0
+                && let Some(votes) = lang_votes.get_mut(lang)
+            {
+                voted |= bit;
+                *votes += 1;
+            }
+            continue;
+        }
+        let mut end = end;
+        if entry.prefix {
+            // Extend a prefix match to the end of its word.
+            while end < len && is_word_byte(text[end]) {
+                end += 1;
+            }
+        }
+        hits.push(Hit {
+            kind: entry.kind,
+            weight: entry.weight,
+            start: start as u32,
+            end: end as u32,
+            lang: entry.lang,
+            lang_only: entry.lang_only,
+        });
     }
 }
 
@@ -667,18 +684,80 @@ mod tests {
             [0.95]
         );
     }
-}
-#[cfg(test)]
-mod debug_tmp {
-    #[test]
-    fn dump() {
-        let lexicon = crate::lexicon::Lexicon::built_in().unwrap();
-        for t in ["adults and children", "niña de 12 años"] {
-            let norm = crate::normalize::normalize(t);
-            let a = super::Analysis::new(&lexicon, &norm);
-            eprintln!("{t:?} -> {:?}", norm.as_str());
-            for h in &a.hits { eprintln!("  {:?} {}..{} lang {} only {}", h.kind, h.start, h.end, h.lang, h.lang_only); }
-            eprintln!("  votes {:?} minors {:?}", a.lang_votes, a.minors.len());
+
+    /// The anchored walk from word starts finds exactly what an unanchored
+    /// overlapping search finds once matches starting mid-word are dropped
+    /// (how hits were collected before): same hits, same votes.
+    mod word_start_walk {
+        use aho_corasick::AhoCorasick;
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use crate::normalize::normalize;
+
+        /// The built-in lexicon and an unanchored searcher over its patterns
+        /// (built once: building them is most of a case's time).
+        fn lexicon() -> &'static (Lexicon, AhoCorasick) {
+            static BUILT: std::sync::OnceLock<(Lexicon, AhoCorasick)> = std::sync::OnceLock::new();
+            BUILT.get_or_init(|| {
+                let lexicon = Lexicon::built_in().unwrap();
+                let searcher = AhoCorasick::new(&lexicon.patterns).unwrap();
+                (lexicon, searcher)
+            })
+        }
+
+        fn reference(
+            lexicon: &Lexicon,
+            searcher: &AhoCorasick,
+            norm: &Normalized,
+        ) -> (Vec<Hit>, Vec<u32>) {
+            let text = norm.as_str().as_bytes();
+            let joined = |idx: usize| norm.flags(idx) & JOINED != 0;
+            let (mut hits, mut votes) = (Vec::new(), vec![0; lexicon.langs.len()]);
+            for found in searcher.find_overlapping_iter(text) {
+                let start = found.start();
+                if start == 0
+                    || !is_word_byte(text[start - 1])
+                    || (joined(start - 1) && joined(start))
+                {
+                    let entries = lexicon.entries(found.pattern().as_usize());
+                    push_entries(norm, entries, found.range(), &mut hits, &mut votes);
+                }
+            }
+            (hits, votes)
+        }
+
+        fn key(hits: &[Hit]) -> Vec<(u32, u32, String, u8)> {
+            let mut res: Vec<_> = hits
+                .iter()
+                .map(|hit| (hit.start, hit.end, format!("{:?}", hit.kind), hit.lang))
+                .collect();
+            res.sort();
+            res
+        }
+
+        /// Words from every lexicon kind, fragments, and spaced-out letters.
+        const WORDS: [&str; 24] = [
+            "a", "e", "the", "and", "children", "child", "year", "old", "12", "yo", "de", "años",
+            "niña", "send", "pics", "k i d", "s.e.x", "draw", "school", "grade", "7th", "en",
+            "secret", "don't",
+        ];
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+            #[test]
+            fn same_hits_as_an_unanchored_search(
+                words in proptest::collection::vec((0..WORDS.len(), "[ .,!?x]{0,2}"), 0..30)
+            ) {
+                let text: String = words.iter().map(|(idx, sep)| format!("{}{sep}", WORDS[*idx])).collect();
+                let (lexicon, searcher) = lexicon();
+                let norm = normalize(&text);
+                let (mut hits, mut votes) = (Vec::new(), vec![0; lexicon.langs.len()]);
+                collect_lexicon_hits(lexicon, &norm, &mut hits, &mut votes);
+                let (want_hits, want_votes) = reference(lexicon, searcher, &norm);
+                prop_assert_eq!(key(&hits), key(&want_hits));
+                prop_assert_eq!(votes, want_votes);
+            }
         }
     }
 }

@@ -22,7 +22,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind, StartKind};
+use aho_corasick::{MatchKind, StartKind, dfa::DFA};
 use serde::Deserialize;
 
 use crate::{error::Error, normalize::normalize};
@@ -149,7 +149,11 @@ pub(crate) struct Entry {
 
 /// All lexicons, compiled into one Aho-Corasick automaton.
 pub struct Lexicon {
-    pub(crate) automaton: AhoCorasick,
+    pub(crate) automaton: DFA,
+    /// The automaton's patterns, by pattern id: for the test that checks
+    /// the anchored walk against an unanchored search (analysis.rs).
+    #[cfg(test)]
+    pub(crate) patterns: Vec<String>,
     /// Per pattern id, its entries (`entries[pattern_entries[id].0..].1`).
     pub(crate) pattern_entries: Vec<(u32, u32)>,
     pub(crate) entries: Vec<Entry>,
@@ -558,10 +562,9 @@ impl LexiconBuilder {
             pattern_entries.push((start, entries.len() as u32));
             strings.push(pattern);
         }
-        let automaton = AhoCorasick::builder()
+        let automaton = aho_corasick::dfa::Builder::new()
             .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            // Searched from word starts only (analysis.rs).
+            // Walked from word starts only (analysis.rs).
             .start_kind(StartKind::Anchored)
             .build(&strings)
             .map_err(|err| Error::Lexicon {
@@ -570,6 +573,8 @@ impl LexiconBuilder {
             })?;
         Ok(Lexicon {
             automaton,
+            #[cfg(test)]
+            patterns: strings,
             pattern_entries,
             entries,
             langs: self.langs,

@@ -108,9 +108,28 @@ pub fn normalize(text: &str) -> Normalized {
         ends: Vec::new(),
         flags: Vec::new(),
     };
-    normalize_into(text, &mut Scratch::default(), &mut out);
+    // The per-character working buffers are kept per thread: a gateway or
+    // scanner thread normalises message after message, and allocating them
+    // afresh each time cost more than some of the passes.
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+    }
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut scratch) => {
+            normalize_into(text, &mut scratch, &mut out);
+            // Bound what a thread keeps after one huge input.
+            if scratch.units.capacity() > MAX_KEPT_UNITS {
+                *scratch = Scratch::default();
+            }
+        }
+        // Re-entered on this thread (cannot happen today): fresh buffers.
+        Err(_) => normalize_into(text, &mut Scratch::default(), &mut out),
+    });
     out
 }
+
+/// Most units a thread's scratch keeps between calls (1 MiB of units).
+const MAX_KEPT_UNITS: usize = 1 << 16;
 
 /// Reusable buffers for [`normalize_into`], so that a hot loop allocates
 /// nothing per message once the buffers have grown.
@@ -128,6 +147,9 @@ pub(crate) fn normalize_into(text: &str, scratch: &mut Scratch, out: &mut Normal
     out.ends.clear();
     out.flags.clear();
     out.text.reserve(text.len());
+    out.starts.reserve(text.len());
+    out.ends.reserve(text.len());
+    out.flags.reserve(text.len());
     scratch.units.clear();
     scratch.items.clear();
     fold_chars(text, &mut scratch.units);
