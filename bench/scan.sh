@@ -56,7 +56,7 @@ with tarfile.open(shard) as t:
             lines.append(("sha256", hashlib.sha256(data).hexdigest()))
         else:
             vec, _ = pdqhash.compute(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
-            lines.append(("pdq", "%064x" % int("".join("1" if b else "0" for b in vec[::-1]), 2)))
+            lines.append(("pdq", "%064x" % int("".join("1" if b else "0" for b in vec), 2)))
 with open(out, "w") as f:
     for kind, h in lines:
         f.write(f"{kind},{h}\n")

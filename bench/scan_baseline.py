@@ -7,7 +7,9 @@ tarfile without the matching samples.
 
 Usage: scan_baseline.py LIST_FILE OUT_DIR SHARD...
 LIST_FILE holds one hash per line: 64 hex digits (PDQ or SHA-256; both are
-tried). Prints one JSON line: samples, removed, seconds.
+tried), optionally after a `kind,` prefix as bench/scan.sh writes it. The
+pdqhash package's bit vector, read first to last, is the PDQ hex digits'
+bits from the most significant: no reversal. Prints one JSON line: samples, removed, seconds.
 """
 
 import hashlib
@@ -28,7 +30,7 @@ def main(list_file, out_dir, shards):
     pdq_list = []
     with open(list_file) as f:
         for line in f:
-            line = line.strip().split(",")[0]
+            line = line.strip().split(",")[-1]
             if len(line) == 64:
                 wanted.add(line)
                 pdq_list.append(int(line, 16))
@@ -57,7 +59,7 @@ def main(list_file, out_dir, shards):
                             hit = True
                         img = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
                         vector, _quality = pdqhash.compute(img)
-                        value = int("".join("1" if b else "0" for b in vector[::-1]), 2)
+                        value = int("".join("1" if b else "0" for b in vector), 2)
                         if any(bin(value ^ other).count("1") <= 31 for other in pdq_list):
                             hit = True
                 if hit:
