@@ -63,13 +63,16 @@ run() { # name url
 at_rate() { # name url
   "$SERVER" load "$2" "$BODY_FILE" "$CONNS" "$RATE" "$RUN_SECS" | tee "$OUT/gateway-$STAMP-$1.json" >/dev/null
 }
-# Warm both paths, then measure: upstream alone, then through the gateway.
-wrk -t2 -c"$CONNS" -d3s -s "$LUA" "http://127.0.0.1:$UP_PORT/v1/chat/completions" >/dev/null
-wrk -t2 -c"$CONNS" -d3s -s "$LUA" "http://127.0.0.1:$GW_PORT/v1/chat/completions" >/dev/null
-run direct "http://127.0.0.1:$UP_PORT/v1/chat/completions"
-run gateway "http://127.0.0.1:$GW_PORT/v1/chat/completions"
+# Warm both paths at the fixed rate, then measure latency at that rate,
+# then saturated throughput. Latency comes first: for some seconds after a
+# saturated run the machine is still recovering (a rate run right after one
+# showed a p99 three times its steady value), which is not the gateway's.
+"$SERVER" load "http://127.0.0.1:$UP_PORT/v1/chat/completions" "$BODY_FILE" "$CONNS" "$RATE" 3 >/dev/null
+"$SERVER" load "http://127.0.0.1:$GW_PORT/v1/chat/completions" "$BODY_FILE" "$CONNS" "$RATE" 3 >/dev/null
 at_rate direct-rate "http://127.0.0.1:$UP_PORT/v1/chat/completions"
 at_rate gateway-rate "http://127.0.0.1:$GW_PORT/v1/chat/completions"
+run direct "http://127.0.0.1:$UP_PORT/v1/chat/completions"
+run gateway "http://127.0.0.1:$GW_PORT/v1/chat/completions"
 
 rps() { awk '/Requests\/sec/ {print $2}' "$1"; }
 errors() { awk '/Non-2xx|Socket errors/ {print}' "$1"; }

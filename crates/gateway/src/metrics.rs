@@ -37,12 +37,30 @@ pub const SHED: &str = "childsafe_gateway_shed_total";
 /// Rollout stage transitions, by `transition`.
 pub const ROLLOUT_TRANSITIONS: &str = "childsafe_gateway_rollout_transitions_total";
 
+/// Histogram bucket bounds, in seconds: every histogram here is a duration,
+/// from sub-millisecond checks to minute-long streams.
+pub const DURATION_BUCKETS: [f64; 16] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0,
+];
+
 /// Installs the global Prometheus recorder once; later calls return the same handle.
 pub fn install() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            // Histograms with fixed buckets, not the exporter's default
+            // summaries: buckets add up across replicas (summaries' quantiles
+            // do not), and the periodic upkeep only counts samples into
+            // buckets instead of folding every sample into quantile sketches,
+            // which under load stalled a worker for milliseconds every 5 s.
+            let builder = PrometheusBuilder::new();
+            let recorder = match builder.set_buckets(&DURATION_BUCKETS) {
+                Ok(builder) => builder,
+                // Only for an empty bucket list, which the constant is not.
+                Err(_) => PrometheusBuilder::new(),
+            }
+            .build_recorder();
             let handle = recorder.handle();
             // Another recorder may already be installed (e.g. by an embedding
             // program); then ours only renders what was registered with it.
