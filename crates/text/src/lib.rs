@@ -13,7 +13,8 @@
 //!   trait and its Llama Guard and OpenAI moderation clients.
 //!
 //! This crate never logs and never puts text in errors or `Debug` output.
-//! Work is linear in the input: no backtracking regex, one Aho-Corasick pass.
+//! Work is linear in the input: no backtracking regex; the lexicon automaton is
+//! walked from each word start, at most the longest phrase far.
 //!
 //! ```
 //! use childsafe_text::TextDetector;
