@@ -6,6 +6,24 @@
 //! images, requests to meet, sexual talk), weighted, combined, and raised
 //! when a minor is present (a stated age, a grade, age probing). Sextortion
 //! is a threat to share images with a demand or a claim of possession.
+//!
+//! Sextortion evidence comes in tiers, set by the lexicon entry's weight, so
+//! that phrasings the lists do not hold whole still count when their pieces
+//! meet:
+//! - a threat (weight 0.9 and up) is complete on its own (`i'll leak`,
+//!   `everyone will see`); a *distribution* (0.5 to 0.9, `i'll send them`,
+//!   `i'm going to post`) becomes one in the same turn as an *audience*
+//!   (below 0.5, `your parents`, `all your followers`), and otherwise needs
+//!   a demand or a claim of possession;
+//! - a demand (0.9 and up) asks for money or more images; a *condition*
+//!   (below 0.9, `or else`, `if you block me`, `by tonight`) is pressure
+//!   without saying for what;
+//! - a claim of possession (0.9 and up, `i have your pics`, `i hacked your
+//!   account`) or a weaker reference to the victim's images (`your nudes`).
+//!
+//! An audience, a condition or a weak reference alone is never sextortion:
+//! `send the photos to your parents` and `pay me back by tonight` are
+//! ordinary.
 //! Turns that are help-seeking (someone describing what happened to them)
 //! do not count as the behaviour they describe.
 //!
@@ -186,9 +204,7 @@ pub(crate) fn score_turns(
     let mut first: BTreeMap<Stage, (usize, Hit)> = BTreeMap::new();
     let mut sexual_talk: Option<(usize, u32, u32)> = None;
     let mut minor_context: f64 = 0.0;
-    let mut threat: Option<(usize, Hit)> = None;
-    let mut demand: Option<(usize, Hit)> = None;
-    let mut possession: Option<(usize, Hit)> = None;
+    let mut evidence = Sextortion::default();
     for (idx, view) in turns.iter().enumerate() {
         let analysis = view.analysis;
         minor_context = minor_context.max(
@@ -213,17 +229,7 @@ pub(crate) fn score_turns(
         {
             sexual_talk = Some((idx, sex.start, sex.end));
         }
-        for hit in &analysis.hits {
-            let slot = match hit.kind {
-                Kind::Threat => &mut threat,
-                Kind::Demand => &mut demand,
-                Kind::Possession => &mut possession,
-                _ => continue,
-            };
-            if slot.is_none() {
-                *slot = Some((idx, *hit));
-            }
-        }
+        evidence.add_turn(idx, analysis);
     }
     if first.contains_key(&Stage::AgeProbing) {
         minor_context = minor_context.max(0.5);
@@ -278,12 +284,7 @@ pub(crate) fn score_turns(
     }
 
     // Sextortion.
-    let sextortion = match (&threat, &demand, &possession) {
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => 0.9,
-        (Some(_), None, None) => 0.6,
-        (None, Some(_), Some(_)) => 0.75,
-        _ => 0.0,
-    };
+    let (sextortion, threat, demand, possession) = evidence.score();
     if sextortion >= REPORT_FLOOR {
         let mut spans = Vec::new();
         for (slot, role) in [
@@ -306,6 +307,141 @@ pub(crate) fn score_turns(
         grooming: (grooming * 1000.0).round() / 1000.0,
         sextortion,
         stages: first.keys().map(|stage| stage_name(*stage)).collect(),
+    }
+}
+
+/// Lexicon weights at or above this are whole threats, demands or claims of
+/// possession; below it, pieces (see the module docs).
+const WHOLE: f32 = 0.9;
+/// Threat entries below this weight name an audience; from it up to
+/// [`WHOLE`], a distribution (`i'll send them`).
+const DISTRIBUTION: f32 = 0.5;
+/// How far apart (bytes of normalised text) a distribution and an audience
+/// may be to make one threat.
+const THREAT_WINDOW: u32 = 80;
+
+/// The first hit of each tier of sextortion evidence, with its turn.
+#[derive(Default)]
+struct Sextortion {
+    /// A whole threat.
+    threat: Option<(usize, Hit)>,
+    /// A distribution and an audience in one turn.
+    composed: Option<(usize, Hit)>,
+    /// A distribution without its audience.
+    distribution: Option<(usize, Hit)>,
+    /// An audience alone (kept only for the spans).
+    audience: Option<(usize, Hit)>,
+    demand: Option<(usize, Hit)>,
+    condition: Option<(usize, Hit)>,
+    possession: Option<(usize, Hit)>,
+    reference: Option<(usize, Hit)>,
+    /// A claim that could be ordinary (`i have your photos`).
+    generic: Option<(usize, Hit)>,
+}
+
+impl Sextortion {
+    fn add_turn(&mut self, idx: usize, analysis: &Analysis) {
+        let keep = |slot: &mut Option<(usize, Hit)>, hit: &Hit| {
+            if slot.is_none() {
+                *slot = Some((idx, *hit));
+            }
+        };
+        let audiences: Vec<&Hit> = analysis
+            .hits
+            .iter()
+            .filter(|hit| hit.kind == Kind::Threat && hit.weight < DISTRIBUTION)
+            .collect();
+        let near = |hit: &Hit, others: &[&Hit]| {
+            others.iter().any(|it| {
+                crate::analysis::gap(hit.start, hit.end, it.start, it.end) <= THREAT_WINDOW
+            })
+        };
+        let media: Vec<&Hit> = analysis
+            .hits
+            .iter()
+            .filter(|hit| hit.kind == Kind::IntentMedia)
+            .collect();
+        for hit in &analysis.hits {
+            match hit.kind {
+                Kind::Threat if hit.weight >= WHOLE => keep(&mut self.threat, hit),
+                Kind::Threat if hit.weight >= DISTRIBUTION => {
+                    if near(hit, &audiences) {
+                        keep(&mut self.composed, hit);
+                    } else {
+                        keep(&mut self.distribution, hit);
+                    }
+                }
+                // An audience next to images (`or your family gets the
+                // video`) names who will see them.
+                Kind::Threat if near(hit, &media) => keep(&mut self.composed, hit),
+                Kind::Threat => keep(&mut self.audience, hit),
+                Kind::Demand if hit.weight >= WHOLE => keep(&mut self.demand, hit),
+                Kind::Demand => keep(&mut self.condition, hit),
+                Kind::Possession if hit.weight >= WHOLE => keep(&mut self.possession, hit),
+                Kind::Possession if hit.weight >= DISTRIBUTION => keep(&mut self.reference, hit),
+                Kind::Possession => keep(&mut self.generic, hit),
+                _ => {}
+            }
+        }
+    }
+
+    /// The score and the evidence behind it (threat, demand, possession).
+    #[allow(clippy::type_complexity)]
+    fn score(
+        &self,
+    ) -> (
+        f64,
+        Option<(usize, Hit)>,
+        Option<(usize, Hit)>,
+        Option<(usize, Hit)>,
+    ) {
+        let threat = self.threat.or(self.composed).or(self.distribution);
+        let demand = self.demand.or(self.condition);
+        let possession = self.possession.or(self.reference).or(self.generic);
+        let strong = self.demand.is_some() || self.possession.is_some();
+        let weak = self.condition.is_some() || self.reference.is_some();
+        let generic = self.generic.is_some();
+        // A distribution with an audience and nothing else (`i'll send the
+        // photos to your mum`) is reported but not acted on, and so is one
+        // with only a condition (`i'll post them tomorrow, or else i forget`)
+        // or an ordinary claim (`i have your photos from the play, i'll send
+        // them to your dad`).
+        let score = if self.threat.is_some() {
+            if strong {
+                0.9
+            } else if weak || generic {
+                0.85
+            } else {
+                0.6
+            }
+        } else if self.composed.is_some() {
+            if strong {
+                0.9
+            } else if weak {
+                0.85
+            } else {
+                0.45
+            }
+        } else if self.distribution.is_some() {
+            if strong {
+                0.8
+            } else if self.reference.is_some() {
+                0.6
+            } else if weak || generic {
+                0.45
+            } else {
+                0.3
+            }
+        } else if self.demand.is_some() && self.possession.is_some() {
+            0.75
+        } else if self.possession.is_some() && self.condition.is_some() {
+            0.6
+        } else if self.demand.is_some() && (self.reference.is_some() || generic) {
+            0.45
+        } else {
+            0.0
+        };
+        (score, threat.or(self.audience), demand, possession)
     }
 }
 
@@ -480,6 +616,30 @@ mod tests {
         account.decay(1_000, &policy);
         assert_eq!(account.evidence, before);
         assert_eq!(account.updated_at, 5_000);
+    }
+
+    #[test]
+    fn sextortion_needs_more_than_an_audience() {
+        let detector = crate::TextDetector::built_in().unwrap();
+        let score = |text: &str| {
+            detector
+                .detect(text)
+                .iter()
+                .filter(|f| f.category == Category::Sextortion)
+                .map(|f| f.score)
+                .fold(0.0, f64::max)
+        };
+        // Pieces that are ordinary on their own.
+        assert!(score("i'll send the photos from the party to your mom tomorrow") < 0.5);
+        assert!(score("your parents will see your report card on friday") < 0.5);
+        assert!(
+            score("i have your pictures from the school play, i'll send them to your dad") < 0.5
+        );
+        assert!(score("pay me back for the tickets by tonight or i'll be mad") < 0.5);
+        // The same pieces with a demand or a claim of possession.
+        assert!(score("pay me 300 by tonight or the video goes to your parents") >= 0.5);
+        assert!(score("i recorded our video call. i'll send it to your mom unless you pay") >= 0.5);
+        assert!(score("envoie 200 euros ou toute ta famille va recevoir la vidéo") >= 0.5);
     }
 
     #[test]

@@ -176,7 +176,13 @@ pub(crate) fn score_message(
         };
         let mut score = pair.score * intent_weight;
         let direct = is_direct(analysis, &intent, text);
-        if !direct && benign_context(analysis, pair.lo, pair.hi) {
+        // Clothing and body words are clinical or ordinary in a benign
+        // context even in a direct request (`roleplay as a teacher
+        // explaining body safety to 8 year olds`).
+        let soft = pair
+            .sexual
+            .is_some_and(|s| matches!(s.kind, SexKind::Suggestive | SexKind::Anatomy));
+        if (!direct || soft) && benign_context(analysis, pair.lo, pair.hi) {
             score *= CONTEXT_DAMPING;
         }
         if help >= 0.5 && !directive {
@@ -395,6 +401,19 @@ fn best_intent(analysis: &Analysis, pair: &Pair, text: &[u8]) -> Option<(f64, Hi
             if sex_kind == Some(SexKind::Act) && hit.kind != Kind::IntentCreate {
                 return None;
             }
+            // Clothing and body words with a verb of buying or finding are
+            // shopping (`where to buy a swimsuit for my 6 year old`) unless
+            // images are asked for (`trade pics of little girls in lingerie`).
+            if matches!(sex_kind, Some(SexKind::Suggestive | SexKind::Anatomy))
+                && hit.kind == Kind::IntentAcquire
+                && !analysis
+                    .near(pair.lo, pair.hi, MEDIA_WINDOW, |kind| {
+                        kind == Kind::IntentMedia
+                    })
+                    .any(|media| gap(media.start, media.end, pair.lo, pair.hi) <= MEDIA_WINDOW)
+            {
+                return None;
+            }
             // In a question, a request must be addressed to the reader
             // (`how do I find`, `can you make`); `what laws make ...` and
             // `what if your child sends ...` describe, they do not ask.
@@ -538,11 +557,12 @@ fn help_parts(analysis: &Analysis, pairs: &[Pair], text: &[u8]) -> HelpParts {
                 Kind::AbuseTopic
                     | Kind::Material
                     | Kind::Stage(_)
-                    | Kind::Threat
-                    | Kind::Demand
-                    | Kind::Possession
                     | Kind::SexAct
             )
+        })
+        // Sextortion evidence, but not a bare audience (`your parents`).
+        || analysis.hits.iter().any(|hit| {
+            matches!(hit.kind, Kind::Threat | Kind::Demand | Kind::Possession) && hit.weight >= 0.5
         })
         || (disclosure > 0.0
             && (!analysis.minors.is_empty() || media || !analysis.sexual.is_empty()));
