@@ -55,15 +55,33 @@ fn held_out_set_does_not_regress() {
     // Written after the detectors were frozen and never used for tuning;
     // the floors are the figures recorded in README.md ("Text detection").
     let report = run("text-heldout.jsonl");
+    let recall = |name: &str| {
+        report
+            .categories
+            .iter()
+            .find(|c| c.category == name)
+            .map_or(0.0, |c| c.recall)
+    };
+    for (name, floor) in [
+        ("csam_solicitation", 0.91),
+        ("minor_sexualization", 0.81),
+        ("sextortion", 0.9),
+    ] {
+        assert!(
+            recall(name) >= floor,
+            "held-out {name} recall fell to {}",
+            recall(name)
+        );
+    }
     let solicitation = &report.categories[0];
     assert_eq!(solicitation.category, "csam_solicitation");
     assert!(
-        solicitation.recall >= 0.91,
-        "held-out solicitation recall fell to {}",
-        solicitation.recall
+        solicitation.precision >= 1.0,
+        "held-out solicitation precision fell to {}",
+        solicitation.precision
     );
     assert!(
-        report.benign_false_positive_rate <= 0.017,
+        report.benign_false_positive_rate <= 0.0,
         "held-out benign fp rose to {}",
         report.benign_false_positive_rate
     );
