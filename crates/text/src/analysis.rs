@@ -74,9 +74,31 @@ const ORDINALS: [&str; 14] = [
     "st", "nd", "rd", "th", "e", "er", "ere", "eme", "o", "a", "te", "ste", "de", "ieme",
 ];
 
-fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b >= 0x80
+/// The order of hits: by start, longest first, then by kind, heaviest first.
+fn hit_order(a: &Hit, b: &Hit) -> std::cmp::Ordering {
+    a.start
+        .cmp(&b.start)
+        .then(b.end.cmp(&a.end))
+        .then(a.kind.cmp(&b.kind))
+        .then(b.weight.total_cmp(&a.weight))
 }
+
+fn is_word_byte(b: u8) -> bool {
+    WORD_BYTES[usize::from(b)]
+}
+
+/// [`is_word_byte`] per byte value: ASCII letters and digits, and every
+/// byte of a non-ASCII char. One load where the test is run on every byte.
+const WORD_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut idx = 0;
+    while idx < 256 {
+        let b = idx as u8;
+        table[idx] = b.is_ascii_alphanumeric() || b >= 0x80;
+        idx += 1;
+    }
+    table
+};
 
 impl Analysis {
     pub(crate) fn new(lexicon: &Lexicon, norm: &Normalized) -> Analysis {
@@ -85,13 +107,7 @@ impl Analysis {
         let mut lang_votes = vec![0u32; lexicon.langs.len()];
         collect_lexicon_hits(lexicon, norm, &mut hits, &mut lang_votes);
         collect_numbers(text, &mut hits);
-        hits.sort_by(|a, b| {
-            a.start
-                .cmp(&b.start)
-                .then(b.end.cmp(&a.end))
-                .then(a.kind.cmp(&b.kind))
-                .then(b.weight.total_cmp(&a.weight))
-        });
+        hits.sort_by(hit_order);
         // The same phrase in several languages' lists: one hit, the heaviest.
         // (Stopwords and language-bound entries keep one hit per language.)
         hits.dedup_by(|later, kept| {
@@ -456,7 +472,6 @@ fn collect_lexicon_hits(
     lang_votes: &mut [u32],
 ) {
     let text = norm.as_str().as_bytes();
-    let len = text.len();
     let joined = |idx: usize| norm.flags(idx) & JOINED != 0;
     let dfa = &lexicon.automaton;
     // The automaton is built for anchored searches only (lexicon.rs), so
@@ -464,13 +479,23 @@ fn collect_lexicon_hits(
     let Ok(start_sid) = dfa.start_state(Anchored::Yes) else {
         return;
     };
-    for start in 0..len {
+    // Whether the byte before `start` is a word byte, carried along rather
+    // than looked up again; the flags are read only inside words of texts
+    // that have joined tokens.
+    let any_joined = norm.has_joined();
+    let mut prev_word = false;
+    for (start, &byte) in text.iter().enumerate() {
+        let after_word = prev_word;
+        prev_word = is_word_byte(byte);
         // A phrase starts a word, or anywhere inside a joined token.
-        let left_ok =
-            start == 0 || !is_word_byte(text[start - 1]) || (joined(start - 1) && joined(start));
-        if !left_ok || text[start] == b' ' {
+        let left_ok = !after_word || (any_joined && joined(start - 1) && joined(start));
+        if !left_ok || byte == b' ' {
             continue;
         }
+        // Hits are kept sorted as `Analysis::new` sorts them: by start (this
+        // loop), then within one start (sorted below), so that sort finds
+        // them in order. A stable sort keeps equal hits in the order found.
+        let first_hit = hits.len();
         // Every phrase starting here, by walking the automaton from its
         // anchored start state until it dies: the hits an unanchored search
         // would find and then drop for starting mid-word cost nothing
@@ -494,6 +519,9 @@ fn collect_lexicon_hits(
                     push_entries(norm, entries, start..end, hits, lang_votes);
                 }
             }
+        }
+        if hits.len() - first_hit > 1 {
+            hits[first_hit..].sort_by(hit_order);
         }
     }
 }
@@ -557,7 +585,14 @@ fn push_entries(
 fn collect_numbers(text: &[u8], hits: &mut Vec<Hit>) {
     let mut idx = 0;
     while idx < text.len() {
-        if !text[idx].is_ascii_digit() || (idx > 0 && is_word_byte(text[idx - 1])) {
+        if !text[idx].is_ascii_digit() {
+            // Most text has no digits: find the next one in one scan.
+            match text[idx..].iter().position(u8::is_ascii_digit) {
+                Some(skip) => idx += skip,
+                None => break,
+            }
+        }
+        if idx > 0 && is_word_byte(text[idx - 1]) {
             idx += 1;
             continue;
         }

@@ -29,11 +29,21 @@ use std::{collections::HashMap, fmt, ops::Range, sync::OnceLock};
 /// Normalised text, and where each of its bytes came from in the original.
 pub struct Normalized {
     text: String,
-    /// For normalised byte `i`, the original range `starts[i]..ends[i]`.
-    starts: Vec<u32>,
-    ends: Vec<u32>,
-    /// Per normalised byte: [`JOINED`] and [`SQUASHED`] bits.
-    flags: Vec<u8>,
+    /// Per normalised byte, where it came from.
+    origins: Vec<Origin>,
+    /// Some byte has the [`JOINED`] flag (most texts have none, and the
+    /// lexicon search then skips looking).
+    has_joined: bool,
+}
+
+/// Where one normalised byte came from: the original bytes `start..end`,
+/// and its [`JOINED`] and [`SQUASHED`] bits. One vector of these rather
+/// than three of fields: one allocation and one capacity check per byte.
+#[derive(Clone, Copy)]
+struct Origin {
+    start: u32,
+    end: u32,
+    flags: u8,
 }
 
 /// Flag: the byte belongs to a token joined from spaced-out letters, so a
@@ -75,25 +85,29 @@ impl Normalized {
         let end = range.end.min(self.text.len());
         let start = range.start.min(end);
         if start == end {
-            let at = if start < self.starts.len() {
-                self.starts[start]
-            } else {
-                self.ends.last().copied().unwrap_or(0)
+            let at = match self.origins.get(start) {
+                Some(origin) => origin.start,
+                None => self.origins.last().map_or(0, |origin| origin.end),
             } as usize;
             return at..at;
         }
         let mut lo = u32::MAX;
         let mut hi = 0;
-        for idx in start..end {
-            lo = lo.min(self.starts[idx]);
-            hi = hi.max(self.ends[idx]);
+        for origin in &self.origins[start..end] {
+            lo = lo.min(origin.start);
+            hi = hi.max(origin.end);
         }
         lo as usize..hi as usize
     }
 
+    /// True if any byte has the [`JOINED`] flag.
+    pub(crate) fn has_joined(&self) -> bool {
+        self.has_joined
+    }
+
     /// The flags of normalised byte `idx` (0 past the end).
     pub(crate) fn flags(&self, idx: usize) -> u8 {
-        self.flags.get(idx).copied().unwrap_or(0)
+        self.origins.get(idx).map_or(0, |origin| origin.flags)
     }
 }
 
@@ -104,9 +118,8 @@ impl Normalized {
 pub fn normalize(text: &str) -> Normalized {
     let mut out = Normalized {
         text: String::new(),
-        starts: Vec::new(),
-        ends: Vec::new(),
-        flags: Vec::new(),
+        origins: Vec::new(),
+        has_joined: false,
     };
     // The per-character working buffers are kept per thread: a gateway or
     // scanner thread normalises message after message, and allocating them
@@ -143,13 +156,10 @@ pub(crate) struct Scratch {
 pub(crate) fn normalize_into(text: &str, scratch: &mut Scratch, out: &mut Normalized) {
     let text = cap_len(text);
     out.text.clear();
-    out.starts.clear();
-    out.ends.clear();
-    out.flags.clear();
+    out.origins.clear();
+    out.has_joined = false;
     out.text.reserve(text.len());
-    out.starts.reserve(text.len());
-    out.ends.reserve(text.len());
-    out.flags.reserve(text.len());
+    out.origins.reserve(text.len());
     scratch.units.clear();
     scratch.items.clear();
     fold_chars(text, &mut scratch.units);
@@ -195,7 +205,7 @@ enum Class {
     Separator,
 }
 
-fn classify_ascii(b: u8) -> Class {
+const fn classify_ascii(b: u8) -> Class {
     match b {
         b'a'..=b'z' => Class::Letter,
         b'0'..=b'9' => Class::Digit,
@@ -207,6 +217,24 @@ fn classify_ascii(b: u8) -> Class {
         _ => Class::Separator,
     }
 }
+
+/// Per ASCII byte: its lowercase form and class, or `(0, _)` for the
+/// controls that are dropped (all but newline and tab). A table lookup per
+/// byte instead of a test, a case fold and a match.
+const ASCII_FOLD: [(u8, Class); 128] = {
+    let mut table = [(0u8, Class::Separator); 128];
+    let mut idx = 0;
+    while idx < 128 {
+        let b = idx as u8;
+        let dropped = (b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7f;
+        if !dropped {
+            let lower = b.to_ascii_lowercase();
+            table[idx] = (lower, classify_ascii(lower));
+        }
+        idx += 1;
+    }
+    table
+};
 
 /// The built-in emoji substitutes: emoji to a lexicon word.
 fn emoji_table() -> &'static HashMap<char, &'static str> {
@@ -265,19 +293,17 @@ fn fold_chars(text: &str, units: &mut Vec<Unit>) {
     while idx < bytes.len() {
         let b = bytes[idx];
         if b < 0x80 {
-            // ASCII fast path.
-            let start = idx as u32;
-            idx += 1;
-            if (b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7f {
-                continue;
+            // ASCII fast path: no decomposition or look-alike tables.
+            let (lower, class) = ASCII_FOLD[usize::from(b)];
+            if lower != 0 {
+                units.push(Unit {
+                    ch: char::from(lower),
+                    start: idx as u32,
+                    end: idx as u32 + 1,
+                    class,
+                });
             }
-            let lower = b.to_ascii_lowercase();
-            units.push(Unit {
-                ch: lower as char,
-                start,
-                end: idx as u32,
-                class: classify_ascii(lower),
-            });
+            idx += 1;
             continue;
         }
         // Non-ASCII: decode one char. `idx` is always on a boundary.
@@ -560,10 +586,17 @@ fn tokenize(units: &mut Vec<Unit>, items: &mut Vec<Item>) {
         // A word: find its raw extent first.
         let raw_start = read;
         let mut raw_end = read;
+        // Most words are letters only: they skip the apostrophe, leetspeak
+        // and digit steps of `process_word`.
+        let mut plain = true;
         while raw_end < len {
             let unit = units[raw_end];
             let inside = match unit.class {
-                Class::Letter | Class::Digit => true,
+                Class::Letter => true,
+                Class::Digit => {
+                    plain = false;
+                    true
+                }
                 Class::Leet => {
                     // Between word characters, or a leading `$`. `!` and `|`
                     // only before a short letter run (`k!d`), so that a
@@ -596,10 +629,15 @@ fn tokenize(units: &mut Vec<Unit>, items: &mut Vec<Item>) {
             if !inside {
                 break;
             }
+            plain &= unit.class == Class::Letter;
             raw_end += 1;
         }
         read = raw_end;
-        process_word(units, raw_start, raw_end, &mut write, items);
+        if plain {
+            process_plain_word(units, raw_start, raw_end, &mut write, items);
+        } else {
+            process_word(units, raw_start, raw_end, &mut write, items);
+        }
     }
     units.truncate(write);
 }
@@ -625,6 +663,73 @@ fn is_elision(word: &[Unit]) -> bool {
         return false;
     };
     ELISIONS.contains(&tail)
+}
+
+/// [`process_word`] for a word of letters only: one token, with runs of
+/// three or more identical letters squashed.
+fn process_plain_word(
+    units: &mut [Unit],
+    raw_start: usize,
+    raw_end: usize,
+    write: &mut usize,
+    items: &mut Vec<Item>,
+) {
+    let sub_start = *write;
+    let word = &units[raw_start..raw_end];
+    let has_run = word
+        .windows(3)
+        .any(|three| three[0].ch == three[1].ch && three[1].ch == three[2].ch);
+    if !has_run {
+        // Nothing to squash: the word stays as it is, moved down only if
+        // earlier words shrank.
+        if *write != raw_start {
+            units.copy_within(raw_start..raw_end, *write);
+        }
+        *write += raw_end - raw_start;
+        let chars = (raw_end - raw_start) as u32;
+        items.push(Item::Token {
+            start: sub_start as u32,
+            end: *write as u32,
+            chars,
+            single_letter: chars == 1,
+            digits: false,
+            squashed: false,
+            joined: false,
+        });
+        return;
+    }
+    let mut squashed = false;
+    let mut idx = raw_start;
+    while idx < raw_end {
+        let unit = units[idx];
+        let mut run_end = idx + 1;
+        while run_end < raw_end && units[run_end].ch == unit.ch {
+            run_end += 1;
+        }
+        if run_end - idx >= 3 {
+            let mut merged = unit;
+            merged.end = units[run_end - 1].end;
+            units[*write] = merged;
+            *write += 1;
+            squashed = true;
+        } else {
+            for at in idx..run_end {
+                units[*write] = units[at];
+                *write += 1;
+            }
+        }
+        idx = run_end;
+    }
+    let chars = (*write - sub_start) as u32;
+    items.push(Item::Token {
+        start: sub_start as u32,
+        end: *write as u32,
+        chars,
+        single_letter: chars == 1,
+        digits: false,
+        squashed,
+        joined: false,
+    });
 }
 
 /// Turns the raw word `units[raw_start..raw_end]` into one or more tokens
@@ -743,12 +848,13 @@ fn process_word(
 
 /// Step 3: joins runs of three or more single-letter tokens (`k i d`).
 /// The separators between them are dropped when the joined token is written
-/// (and its letters squashed again, `s s s e x`).
+/// (and its letters squashed again, `s s s e x`). Rewrites `items` in place:
+/// a joined run of items becomes one item, so writing never passes reading.
 fn join_spaced_letters(items: &mut Vec<Item>) {
+    let len = items.len();
     let mut idx = 0;
-    let mut out: Vec<Item> = Vec::new();
-    let mut changed = false;
-    while idx < items.len() {
+    let mut write = 0;
+    while idx < len {
         // Single-letter tokens alternating with separators from here.
         let mut count = 0;
         let mut probe = idx;
@@ -763,7 +869,7 @@ fn join_spaced_letters(items: &mut Vec<Item>) {
             count += 1;
             let first = run.map_or(start, |(first, _)| first);
             run = Some((first, end));
-            if probe + 2 < items.len()
+            if probe + 2 < len
                 && matches!(items[probe + 1], Item::Sep { .. })
                 && matches!(
                     items[probe + 2],
@@ -780,8 +886,7 @@ fn join_spaced_letters(items: &mut Vec<Item>) {
         }
         match run {
             Some((start, end)) if count >= 3 => {
-                changed = true;
-                out.push(Item::Token {
+                items[write] = Item::Token {
                     start,
                     end,
                     chars: count,
@@ -789,18 +894,17 @@ fn join_spaced_letters(items: &mut Vec<Item>) {
                     digits: false,
                     squashed: false,
                     joined: true,
-                });
+                };
                 idx = probe + 1;
             }
             _ => {
-                out.push(items[idx]);
+                items[write] = items[idx];
                 idx += 1;
             }
         }
+        write += 1;
     }
-    if changed {
-        *items = out;
-    }
+    items.truncate(write);
 }
 
 /// Writes tokens and separators to the output with their original ranges.
@@ -847,63 +951,74 @@ fn emit(units: &[Unit], items: &[Item], out: &mut Normalized) {
                     let at = units[start].start;
                     push_char(out, ' ', at, at, 0);
                 }
-                let mut written = chars;
-                if joined {
-                    // Only the letters of the run are written; separators
-                    // between them are dropped. Runs of three or more
-                    // identical letters are squashed again.
-                    written = 0;
-                    let letters: Vec<Unit> = units[start..end]
-                        .iter()
-                        .filter(|unit| unit.class == Class::Letter)
-                        .copied()
-                        .collect();
-                    let mut idx = 0;
-                    while idx < letters.len() {
-                        let unit = letters[idx];
-                        let mut run_end = idx + 1;
-                        while run_end < letters.len() && letters[run_end].ch == unit.ch {
-                            run_end += 1;
-                        }
-                        if run_end - idx >= 3 {
-                            push_char(
-                                out,
-                                unit.ch,
-                                unit.start,
-                                letters[run_end - 1].end,
-                                JOINED | SQUASHED,
-                            );
-                            written += 1;
-                        } else {
-                            for one in &letters[idx..run_end] {
-                                push_char(out, one.ch, one.start, one.end, JOINED);
-                                written += 1;
-                            }
-                        }
-                        idx = run_end;
-                    }
+                let written = if joined {
+                    emit_joined(&units[start..end], out)
                 } else {
+                    let flags = if squashed { SQUASHED } else { 0 };
                     for unit in &units[start..end] {
-                        let flags = if squashed { SQUASHED } else { 0 };
                         push_char(out, unit.ch, unit.start, unit.end, flags);
                     }
-                }
+                    chars
+                };
                 prev_long_token = digits || written >= 2;
             }
         }
     }
 }
 
+/// Writes a joined token: only the letters of the run, without the
+/// separators between them, with runs of three or more identical letters
+/// squashed again. Returns the number of chars written.
+fn emit_joined(units: &[Unit], out: &mut Normalized) -> u32 {
+    out.has_joined = true;
+    let mut written = 0;
+    let mut letters = units
+        .iter()
+        .filter(|unit| unit.class == Class::Letter)
+        .peekable();
+    while let Some(&first) = letters.next() {
+        // The run of letters equal to `first`: its second and last.
+        let mut second = None;
+        let mut last = first;
+        let mut count = 1;
+        while let Some(&next) = letters.next_if(|unit| unit.ch == first.ch) {
+            if count == 1 {
+                second = Some(next);
+            }
+            last = next;
+            count += 1;
+        }
+        if count >= 3 {
+            push_char(out, first.ch, first.start, last.end, JOINED | SQUASHED);
+            written += 1;
+        } else {
+            push_char(out, first.ch, first.start, first.end, JOINED);
+            written += 1;
+            if let Some(second) = second {
+                push_char(out, second.ch, second.start, second.end, JOINED);
+                written += 1;
+            }
+        }
+    }
+    written
+}
+
+#[inline]
 fn push_char(out: &mut Normalized, ch: char, start: u32, end: u32, flags: u8) {
-    let mut buf = [0u8; 4];
-    let encoded = ch.encode_utf8(&mut buf);
-    out.text.push_str(encoded);
-    for _ in 0..encoded.len() {
-        out.starts.push(start);
-        out.ends.push(end);
-        out.flags.push(flags);
+    let origin = Origin { start, end, flags };
+    // `String::push` writes an ASCII char as one byte, without encoding.
+    out.text.push(ch);
+    if ch.is_ascii() {
+        out.origins.push(origin);
+    } else {
+        for _ in 0..ch.len_utf8() {
+            out.origins.push(origin);
+        }
     }
 }
+
+#[cfg(test)]
+mod reference;
 
 #[cfg(test)]
 mod tests {
@@ -1010,6 +1125,100 @@ mod tests {
     fn debug_does_not_show_text() {
         let debug = format!("{:?}", normalize("secret words"));
         assert!(!debug.contains("secret"), "{debug}");
+    }
+
+    /// Asserts that `normalize` gives exactly what the reference (the
+    /// normaliser before the speed work) gives: text, ranges and flags.
+    fn same_as_reference(text: &str) -> Result<(), TestCaseError> {
+        let got = normalize(text);
+        let want = reference::normalize(text);
+        prop_assert_eq!(got.as_str(), want.text.as_str());
+        prop_assert_eq!(got.origins.len(), want.text.len());
+        for (idx, origin) in got.origins.iter().enumerate() {
+            prop_assert_eq!(
+                (origin.start, origin.end, origin.flags),
+                (want.starts[idx], want.ends[idx], want.flags[idx]),
+                "byte {}",
+                idx
+            );
+        }
+        Ok(())
+    }
+
+    /// Pieces that exercise every step: words, spaced and repeated letters,
+    /// leetspeak, digits and ages, apostrophes and elisions, sentence ends,
+    /// controls, and non-ASCII look-alikes, emoji and invisible characters.
+    const PIECES: [&str; 40] = [
+        "hello",
+        "World",
+        "a",
+        "I",
+        "k",
+        "e",
+        "x",
+        "s",
+        "12",
+        "7",
+        "0",
+        "yo",
+        "s3x",
+        "n00dz",
+        "k!d",
+        "$ex",
+        "|",
+        "@",
+        "!",
+        "'",
+        "`",
+        "+",
+        "don't",
+        "l'enfant",
+        "i'm",
+        "...",
+        "?",
+        ";",
+        "\n",
+        "\t",
+        "\u{0}",
+        "\u{7f}",
+        "seeeex",
+        "aaa",
+        "\u{200b}",
+        "\u{0435}",
+        "ｎ",
+        "\u{1F33D}",
+        "niña",
+        "\u{2019}",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn same_as_reference_on_ascii(text in "[ -~\n\t\r\u{0}\u{7f}]{0,80}") {
+            same_as_reference(&text)?;
+        }
+
+        #[test]
+        fn same_as_reference_on_ascii_soup(text in "[a-eA-E0-5 .,!?$@|'`+;\n-]{0,80}") {
+            same_as_reference(&text)?;
+        }
+
+        #[test]
+        fn same_as_reference_on_pieces(
+            pieces in proptest::collection::vec((0..PIECES.len(), "[ .,!-]{0,2}"), 0..30)
+        ) {
+            let text: String = pieces
+                .iter()
+                .map(|(idx, sep)| format!("{}{sep}", PIECES[*idx]))
+                .collect();
+            same_as_reference(&text)?;
+        }
+
+        #[test]
+        fn same_as_reference_on_any_text(text in "\\PC{0,60}") {
+            same_as_reference(&text)?;
+        }
     }
 
     proptest! {
