@@ -509,15 +509,11 @@ fn collect_lexicon_hits(
             if dfa.is_dead(sid) {
                 break;
             }
-            let end = at + 1;
-            for idx in 0..dfa.match_len(sid) {
-                let pattern = dfa.match_pattern(sid, idx);
-                // A state also carries the matches of its suffixes (`en` at
-                // the end of `children`): only phrases starting here count.
-                if dfa.pattern_len(pattern) == end - start {
-                    let entries = lexicon.entries(pattern.as_usize());
-                    push_entries(norm, entries, start..end, hits, lang_votes);
-                }
+            // Of the state's matches, only the phrase spelled from `start`
+            // counts (not its suffixes, `en` at the end of `children`).
+            if let Some(pattern) = lexicon.own_patterns.get(sid) {
+                let entries = lexicon.entries(pattern);
+                push_entries(norm, entries, start..at + 1, hits, lang_votes);
             }
         }
         if hits.len() - first_hit > 1 {

@@ -22,7 +22,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aho_corasick::{MatchKind, StartKind, dfa::DFA};
+use aho_corasick::{
+    Anchored, MatchKind, StartKind,
+    automaton::{Automaton, StateID},
+    dfa::DFA,
+};
 use serde::Deserialize;
 
 use crate::{error::Error, normalize::normalize};
@@ -150,6 +154,8 @@ pub(crate) struct Entry {
 /// All lexicons, compiled into one Aho-Corasick automaton.
 pub struct Lexicon {
     pub(crate) automaton: DFA,
+    /// The pattern each automaton state spells, for the walk from word starts.
+    pub(crate) own_patterns: OwnPatterns,
     /// The automaton's patterns, by pattern id: for the test that checks
     /// the anchored walk against an unanchored search (analysis.rs).
     #[cfg(test)]
@@ -571,14 +577,82 @@ impl LexiconBuilder {
                 file: "(all lexicons)".to_owned(),
                 reason: err.to_string(),
             })?;
+        let own_patterns = OwnPatterns::new(&automaton, &strings);
         Ok(Lexicon {
             automaton,
+            own_patterns,
             #[cfg(test)]
             patterns: strings,
             pattern_entries,
             entries,
             langs: self.langs,
         })
+    }
+}
+
+/// For the states of an anchored automaton, the pattern each state spells
+/// in full, if it is one.
+///
+/// Walked from a word start, the automaton is in the state of the trie node
+/// for the bytes read so far; that state's matches are the pattern spelled
+/// by those bytes (if it is a pattern) plus every pattern that is a suffix of
+/// them (`en` at the end of `children`), and only the first starts at the
+/// word start. Looking it up here costs one load from a table of 8 bytes per
+/// state, where going through the state's match list cost two dependent
+/// loads per match, mostly cache misses on a large lexicon (one-letter
+/// stopwords are a suffix of most states).
+pub(crate) struct OwnPatterns {
+    /// State ids are multiples of `1 << shift`.
+    shift: u32,
+    /// At `state id >> shift`: that state id and its pattern, or `u32::MAX`
+    /// for a state that spells no pattern.
+    slots: Vec<(u32, u32)>,
+}
+
+impl OwnPatterns {
+    fn new(dfa: &DFA, patterns: &[String]) -> OwnPatterns {
+        let mut found = Vec::with_capacity(patterns.len());
+        if let Ok(start) = dfa.start_state(Anchored::Yes) {
+            for (id, pattern) in patterns.iter().enumerate() {
+                if pattern.is_empty() {
+                    continue;
+                }
+                let mut sid = start;
+                for &byte in pattern.as_bytes() {
+                    sid = dfa.next_state(Anchored::Yes, sid, byte);
+                }
+                found.push((sid.as_u32(), id as u32));
+            }
+        }
+        // State ids are a state index times the (power of two) stride; the
+        // shift only needs to keep these states apart, and lookups compare
+        // the whole id.
+        let shift = found
+            .iter()
+            .map(|(sid, _)| sid.trailing_zeros())
+            .min()
+            .unwrap_or(0)
+            .min(31);
+        let len = found
+            .iter()
+            .map(|(sid, _)| (sid >> shift) as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut slots = vec![(u32::MAX, 0); len];
+        for (sid, id) in found {
+            slots[(sid >> shift) as usize] = (sid, id);
+        }
+        OwnPatterns { shift, slots }
+    }
+
+    /// The pattern that state `sid` spells, if any.
+    #[inline]
+    pub(crate) fn get(&self, sid: StateID) -> Option<usize> {
+        let sid = sid.as_u32();
+        match self.slots.get((sid >> self.shift) as usize) {
+            Some(&(at, id)) if at == sid => Some(id as usize),
+            _ => None,
+        }
     }
 }
 
