@@ -87,8 +87,13 @@ fn decode_zune(
     })?;
     limits.check(Format::Jpeg, width as u64, height as u64)?;
     let input = decoder.input_colorspace().unwrap_or(ColorSpace::Unknown);
+    // Y of YCbCr is luminance by the BT.601 weights PDQ uses: taking it
+    // skips chroma upsampling and colour conversion (within the reference
+    // tolerance; tests/reference.rs). Full decoding keeps the reference's
+    // RGB route, and other colour spaces (CMYK, RGB-coded) need it anyway.
     let output = match input {
         ColorSpace::Luma => ColorSpace::Luma,
+        ColorSpace::YCbCr if !config.full_decode => ColorSpace::Luma,
         _ => ColorSpace::RGB,
     };
     decoder.set_options(options.jpeg_set_out_colorspace(output));
@@ -103,18 +108,18 @@ fn decode_zune(
             "no output size",
         ))
     })?;
-    scratch.pixels.clear();
-    scratch.pixels.resize(size, 0);
-    decoder
-        .decode_into(&mut scratch.pixels)
-        .map_err(zune_error)?;
+    // The buffer only grows: `decode_into` writes all of `size` or fails,
+    // so re-zeroing it per image would be a wasted pass.
+    if scratch.pixels.len() < size {
+        scratch.pixels.resize(size, 0);
+    }
+    let pixels = &mut scratch.pixels[..size];
+    decoder.decode_into(pixels).map_err(zune_error)?;
     let channels = output.num_components();
-    let luma = LumaImage::from_interleaved8(width, height, channels, &scratch.pixels).ok_or_else(
-        || {
-            zune_error(zune_jpeg::errors::DecodeErrors::FormatStatic(
-                "decoded size mismatch",
-            ))
-        },
-    )?;
+    let luma = LumaImage::from_interleaved8(width, height, channels, pixels).ok_or_else(|| {
+        zune_error(zune_jpeg::errors::DecodeErrors::FormatStatic(
+            "decoded size mismatch",
+        ))
+    })?;
     Ok((luma, orientation))
 }

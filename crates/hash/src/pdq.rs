@@ -269,9 +269,12 @@ impl PdqHasher {
         let window_along_cols = jarosz_window(rows, DOWNSAMPLE);
         let sample_rows = decimation_indices(rows);
         let sample_cols = decimation_indices(cols);
-        self.scratch.clear();
-        self.scratch.resize(rows * cols, 0.0);
-        let scratch = &mut self.scratch[..];
+        // Every pass writes every value it later reads, so the buffer only
+        // grows and is never cleared (zeroing it costs a pass over memory).
+        if self.scratch.len() < rows * cols {
+            self.scratch.resize(rows * cols, 0.0);
+        }
+        let scratch = &mut self.scratch[..rows * cols];
 
         debug_assert_eq!(JAROSZ_PASSES, 2);
         // Pass 1: rows luma -> scratch, columns scratch -> luma.
