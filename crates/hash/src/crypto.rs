@@ -25,10 +25,26 @@ pub struct CryptoHashes {
 /// the CPU's SHA extensions where present).
 pub fn crypto_hashes(bytes: &[u8]) -> CryptoHashes {
     CryptoHashes {
-        md5: Md5(md5::Md5::digest(bytes).into()),
-        sha1: Sha1(sha1::Sha1::digest(bytes).into()),
-        sha256: Sha256(sha2::Sha256::digest(bytes).into()),
+        md5: md5_of(bytes),
+        sha1: sha1_of(bytes),
+        sha256: sha256_of(bytes),
     }
+}
+
+/// MD5 of `bytes` alone, for callers that need only some digests (MD5 is
+/// the slowest of the three: no CPU has instructions for it).
+pub fn md5_of(bytes: &[u8]) -> Md5 {
+    Md5(md5::Md5::digest(bytes).into())
+}
+
+/// SHA-1 of `bytes` alone.
+pub fn sha1_of(bytes: &[u8]) -> Sha1 {
+    Sha1(sha1::Sha1::digest(bytes).into())
+}
+
+/// SHA-256 of `bytes` alone.
+pub fn sha256_of(bytes: &[u8]) -> Sha256 {
+    Sha256(sha2::Sha256::digest(bytes).into())
 }
 
 #[cfg(test)]

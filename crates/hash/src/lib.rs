@@ -45,7 +45,7 @@ pub mod pdq;
 pub mod walk;
 
 pub use crate::{
-    crypto::{CryptoHashes, crypto_hashes},
+    crypto::{CryptoHashes, crypto_hashes, md5_of, sha1_of, sha256_of},
     error::Error,
     luma::{Decoded, LumaImage},
     pdq::{Dihedral, Pdq, PdqHasher},

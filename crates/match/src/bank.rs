@@ -458,6 +458,17 @@ impl Bank {
         (0..self.n_slots()).filter_map(|entry_idx| self.entry(entry_idx))
     }
 
+    /// Whether any entry (live or not) holds a hash of this exact kind:
+    /// when none does, callers can skip computing that digest.
+    pub(crate) fn holds_exact(&self, kind: SignalKind) -> bool {
+        self.seg.as_ref().is_some_and(|seg| seg.holds_exact(kind))
+            || self
+                .delta
+                .added_exact
+                .keys()
+                .any(|signal| signal.kind() == kind)
+    }
+
     /// Entry indexes (live or not) holding exactly `signal`.
     fn find_exact(&self, signal: &Signal, out: &mut Vec<u32>) {
         if let Some(seg) = &self.seg {

@@ -468,6 +468,15 @@ impl Banks {
             .unwrap_or_default()
     }
 
+    /// Whether any enabled bank holds hashes of this exact kind (MD5, SHA-1
+    /// or SHA-256). A caller hashing many inputs computes only the digests
+    /// that can match: an MD5 of every file costs more than its PDQ lookup.
+    pub fn matches_exact(&self, kind: SignalKind) -> bool {
+        self.banks
+            .iter()
+            .any(|bank| bank.settings().enabled && bank.holds_exact(kind))
+    }
+
     /// Looks many inputs up together: PDQ hashes go through each index's
     /// batch path (sorted probes merged with the tables), which is several
     /// times faster per input than one lookup at a time.

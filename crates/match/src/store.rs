@@ -323,6 +323,17 @@ impl SegmentData {
     }
 
     /// Entry indexes whose exact hash equals `signal` (PDQ: distance 0).
+    /// Whether the segment holds any hash of this exact kind (MD5, SHA-1 or
+    /// SHA-256; `false` for the others).
+    pub(crate) fn holds_exact(&self, kind: SignalKind) -> bool {
+        match kind {
+            SignalKind::Md5 => self.md5.len() > 0,
+            SignalKind::Sha1 => self.sha1.len() > 0,
+            SignalKind::Sha256 => self.sha256.len() > 0,
+            _ => false,
+        }
+    }
+
     pub(crate) fn find_exact(&self, signal: &Signal, out: &mut Vec<u32>) {
         match signal {
             Signal::Pdq(hash) => {

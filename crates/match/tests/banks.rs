@@ -455,3 +455,42 @@ fn bad_names_and_missing_banks_are_errors() {
             .is_empty()
     );
 }
+
+#[test]
+fn banks_say_which_digests_can_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut banks = Banks::open(dir.path()).unwrap();
+    banks.create("b", BankSettings::default()).unwrap();
+    let kinds = |banks: &Banks| {
+        [SignalKind::Md5, SignalKind::Sha1, SignalKind::Sha256].map(|k| banks.matches_exact(k))
+    };
+    assert_eq!(kinds(&banks), [false; 3], "an empty bank matches no digest");
+    banks
+        .add(
+            "b",
+            vec![
+                entry_from_hash(
+                    Signal::Pdq(PdqHash([1; 32])),
+                    None,
+                    "l",
+                    Category::CsamKnown,
+                ),
+                entry_from_hash(
+                    Signal::Sha256(Sha256([2; 32])),
+                    None,
+                    "l",
+                    Category::CsamKnown,
+                ),
+            ],
+        )
+        .unwrap();
+    assert_eq!(kinds(&banks), [false, false, true], "from the delta");
+    banks.compact("b").unwrap();
+    assert_eq!(
+        kinds(&Banks::open(dir.path()).unwrap()),
+        [false, false, true],
+        "from the segment, in another process"
+    );
+    banks.configure("b", |it| it.enabled = false).unwrap();
+    assert_eq!(kinds(&banks), [false; 3], "a disabled bank matches nothing");
+}

@@ -3,7 +3,7 @@
 //! lists of the scan. This file only converts the scanner's signals into the
 //! engine's; every decision is the engine's.
 
-use childsafe_core::{Decision, Surface};
+use childsafe_core::{Decision, SignalKind, Surface};
 use childsafe_engine::{Engine, IngestSample};
 use childsafe_match::{Banks, ImageSignals, UrlList};
 
@@ -35,17 +35,17 @@ impl Checker for EngineChecker<'_> {
                 let images = sample
                     .images
                     .iter()
-                    .map(|hashes| ImageSignals {
-                        pdq: hashes.pdq.as_ref().ok().map(|pdq| (pdq.hash, pdq.quality)),
-                        md5: Some(hashes.crypto.md5),
-                        sha1: Some(hashes.crypto.sha1),
-                        sha256: Some(hashes.crypto.sha256),
+                    .map(|image| ImageSignals {
+                        pdq: image.pdq.as_ref().ok().map(|pdq| (pdq.hash, pdq.quality)),
+                        md5: image.md5,
+                        sha1: image.sha1,
+                        sha256: image.sha256,
                     })
                     .collect();
                 let undecodable = sample
                     .images
                     .iter()
-                    .filter(|hashes| hashes.pdq.is_err())
+                    .filter(|image| image.pdq.is_err())
                     .count();
                 let failures = sample
                     .problems
@@ -68,5 +68,9 @@ impl Checker for EngineChecker<'_> {
             .collect();
         self.engine
             .check_samples(Surface::Ingest, self.banks, self.url_lists, &ingest)
+    }
+
+    fn matches_digest(&self, kind: SignalKind) -> bool {
+        self.banks.matches_exact(kind)
     }
 }

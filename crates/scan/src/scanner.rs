@@ -44,9 +44,9 @@ use std::{
 
 use childsafe_core::{
     ContentHashes, Decision, EvidenceRef, QUEUE_FORMAT_VERSION, QueueEntry, SampleLocation,
-    SourceKind,
+    SignalKind, SourceKind,
 };
-use childsafe_hash::{HashConfig, Hasher, ImageHashes, crypto_hashes};
+use childsafe_hash::{HashConfig, Hasher, crypto_hashes, md5_of, sha1_of, sha256_of};
 use childsafe_vault::Vault;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -54,7 +54,7 @@ use sha2::Digest;
 
 use crate::{
     ReadConfig,
-    check::{Checker, SampleSignals},
+    check::{Checker, SampleSignals, ScannedImage},
     error::{Error, Result},
     formats, fsutil,
     input::{self, Kind, Shard},
@@ -559,14 +559,15 @@ impl<K: Sink> ShardWriter<K> {
 
     /// Checks a batch and writes it, in order.
     fn process(&mut self, ctx: &ShardCtx<'_>, batch: Vec<Sample<K::Record>>) -> Result<()> {
-        let hashes: Vec<Vec<ImageHashes>> = ctx.pool.install(|| {
+        let digests = Digests::wanted_by(ctx.checker);
+        let hashes: Vec<Vec<ScannedImage>> = ctx.pool.install(|| {
             batch
                 .par_iter()
                 .map(|sample| {
                     sample
                         .images
                         .iter()
-                        .map(|image| hash_image(ctx.hash, image))
+                        .map(|image| hash_image(ctx.hash, digests, image))
                         .collect()
                 })
                 .collect()
@@ -639,7 +640,7 @@ impl<K: Sink> ShardWriter<K> {
         &mut self,
         ctx: &ShardCtx<'_>,
         sample: &Sample<K::Record>,
-        images: &[ImageHashes],
+        images: &[ScannedImage],
         decision: Decision,
     ) -> Result<()> {
         let undecodable = images.iter().any(|it| it.pdq.is_err());
@@ -668,9 +669,11 @@ impl<K: Sink> ShardWriter<K> {
             .iter()
             .find(|f| decision.categories.contains(&f.category))
             .or_else(|| decision.findings.first());
-        let (crypto, pdq) = match images.first() {
-            Some(first) => (Some(first.crypto), first.pdq.as_ref().ok()),
-            None => (
+        // All three digests, whichever the lists needed: a removed sample's
+        // row is what a reporter files from.
+        let (crypto, pdq) = match (sample.images.first(), images.first()) {
+            (Some(bytes), Some(first)) => (Some(crypto_hashes(bytes)), first.pdq.as_ref().ok()),
+            _ => (
                 sample
                     .texts
                     .first()
@@ -815,7 +818,25 @@ impl<K: Sink> ShardWriter<K> {
     }
 }
 
-fn hash_image(config: &HashConfig, image: &[u8]) -> ImageHashes {
+/// The digests a scan computes for every image: those the checker matches.
+#[derive(Clone, Copy, Debug)]
+struct Digests {
+    md5: bool,
+    sha1: bool,
+    sha256: bool,
+}
+
+impl Digests {
+    fn wanted_by(checker: &dyn Checker) -> Digests {
+        Digests {
+            md5: checker.matches_digest(SignalKind::Md5),
+            sha1: checker.matches_digest(SignalKind::Sha1),
+            sha256: checker.matches_digest(SignalKind::Sha256),
+        }
+    }
+}
+
+fn hash_image(config: &HashConfig, digests: Digests, image: &[u8]) -> ScannedImage {
     thread_local! {
         static HASHER: std::cell::RefCell<Option<Hasher>> = const { std::cell::RefCell::new(None) };
     }
@@ -825,7 +846,12 @@ fn hash_image(config: &HashConfig, image: &[u8]) -> ImageHashes {
             Some(hasher) if hasher.config() == config => hasher,
             _ => slot.insert(Hasher::new(*config)),
         };
-        hasher.hash(image)
+        ScannedImage {
+            pdq: hasher.pdq(image),
+            md5: digests.md5.then(|| md5_of(image)),
+            sha1: digests.sha1.then(|| sha1_of(image)),
+            sha256: digests.sha256.then(|| sha256_of(image)),
+        }
     })
 }
 

@@ -150,6 +150,17 @@ fn webdataset_exactly_the_planted_samples_are_removed() {
     let mut expected_sorted = expected.clone();
     expected_sorted.sort();
     assert_eq!(removed, expected_sorted);
+    // The checker matches SHA-256 only, so the scan skipped MD5 and SHA-1,
+    // yet a removed sample's row carries all three digests for reporting.
+    let exact = childsafe_hash::crypto_hashes(&data.samples[0][3].image);
+    let row: serde_json::Value = manifest
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|row| row["key"] == data.samples[0][3].key.as_str())
+        .unwrap();
+    assert_eq!(row["md5"], exact.md5.to_string());
+    assert_eq!(row["sha1"], exact.sha1.to_string());
+    assert_eq!(row["sha256"], exact.sha256.to_string());
     // No content in the manifest: no captions, no URLs.
     assert!(!manifest.contains("generated pattern"));
     assert!(!manifest.contains("example.com"));

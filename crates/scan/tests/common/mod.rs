@@ -140,7 +140,7 @@ impl Checker for ListChecker {
                 let mut findings = Vec::new();
                 let mut failures = Vec::new();
                 for image in sample.images {
-                    if self.list.sha256.contains(&image.crypto.sha256) {
+                    if image.sha256.is_some_and(|h| self.list.sha256.contains(&h)) {
                         findings.push(Finding::new(
                             Category::CsamKnown,
                             1.0,
@@ -187,5 +187,10 @@ impl Checker for ListChecker {
                     .decide_with_failures(Surface::Ingest, findings, failures)
             })
             .collect()
+    }
+
+    /// The list holds SHA-256 only, so the scanner skips MD5 and SHA-1.
+    fn matches_digest(&self, kind: SignalKind) -> bool {
+        kind == SignalKind::Sha256
     }
 }
