@@ -70,8 +70,14 @@ fn benches(c: &mut Criterion) {
     pdq.bench_function(format!("{w}x{h}/dihedral"), |b| {
         b.iter(|| hasher.hash(luma.clone(), true))
     });
+    pdq.bench_function(format!("{w}x{h}/weighted"), |b| {
+        b.iter(|| hasher.hash_fast(luma.clone(), false))
+    });
     let small = LumaImage::from_luma(512, 321, luma.pixels()[..512 * 321].to_vec()).unwrap();
     pdq.bench_function("512x321", |b| b.iter(|| hasher.hash(small.clone(), false)));
+    pdq.bench_function("512x321/weighted", |b| {
+        b.iter(|| hasher.hash_fast(small.clone(), false))
+    });
     let mut fast = Hasher::new(HashConfig::default());
     let jpeg = load("pdq-data/bridge-mods/aaa-orig.jpg");
     pdq.bench_function("jpeg-1600x1004/from-dc-plane", |b| {

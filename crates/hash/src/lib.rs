@@ -11,7 +11,8 @@
 //!   WebP, BMP and TIFF, with limits on bytes, width, height and pixels that
 //!   are checked against the header before pixel memory is allocated
 //!   ([`DecodeLimits`]). Large JPEGs are decoded at 1/8 scale in the DCT
-//!   domain unless [`HashConfig::full_decode`] is set.
+//!   domain, and PDQ filters in one weighted step, unless
+//!   [`HashConfig::full_decode`] asks for the reference's computation.
 //! - PDQ ([`pdq`]): bit-exact with the C++ reference on the same pixels.
 //! - Cryptographic hashes ([`crypto_hashes`]): always computed, even when
 //!   the image does not decode.
@@ -89,10 +90,13 @@ pub struct HashConfig {
     /// lists built with it (a bank built from unrotated pixels would
     /// otherwise miss).
     pub exif_orientation: bool,
-    /// Decode every JPEG at full resolution, through the RGB conversion the
-    /// reference uses. Default: off, which allows the DCT-domain 1/8 scale
-    /// decode of large JPEGs and the luminance-only decode of the others:
-    /// several times faster, within the reference tolerance.
+    /// Compute exactly what the reference computes: every JPEG decoded at
+    /// full resolution through its RGB conversion, and the PDQ filter run
+    /// as the reference's four box passes, bit for bit. Default: off, which
+    /// allows the DCT-domain 1/8 scale decode of large JPEGs, the Y plane of
+    /// the others, and the one-step weighted decimation
+    /// ([`PdqHasher::hash_fast`]): several times faster, within the
+    /// reference tolerance (and bit-exact on the pixel-exact fixtures).
     pub full_decode: bool,
     /// Also compute the hashes of the seven other rotations and reflections.
     /// Default: off.
@@ -165,7 +169,8 @@ impl Hasher {
 
     /// PDQ-hashes an image from [`Hasher::decode`].
     pub fn pdq_of(&mut self, decoded: Decoded) -> Pdq {
-        self.pdq.hash_decoded(decoded, self.config.dihedral)
+        self.pdq
+            .hash_decoded(decoded, self.config.dihedral, self.config.full_decode)
     }
 }
 

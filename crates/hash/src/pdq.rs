@@ -14,6 +14,11 @@
 //! the last filter pass computed only where the decimation samples it), but
 //! every output value is produced by the same sequence of operations.
 //!
+//! [`PdqHasher::hash_fast`] is the exception, by choice: it applies the
+//! same linear filter-and-decimate map as one weighted sum per sample, so
+//! its values agree with the reference's to `f32` rounding, not bit for bit
+//! (it is what the default, non-`full_decode` configuration uses).
+//!
 //! This module does no decoding and no I/O: it takes luminance and returns
 //! bits. Decoding and the reference's luminance conversion live in
 //! `decode.rs` and `luma.rs`.
@@ -215,15 +220,49 @@ impl PdqHasher {
         finish(&block, dihedral)
     }
 
+    /// Hashes a luminance image like [`PdqHasher::hash`], but filters and
+    /// decimates in one step: each of the 64x64 samples is a weighted sum of
+    /// the pixels under it, with the weights of the reference's two box
+    /// passes (edges included) computed in `f64`. The same linear map as the
+    /// reference's four passes, summed in another order, so values agree to
+    /// `f32` rounding and a hash bit differs only where a coefficient sits
+    /// on the median (tests/reference.rs measures it). About one
+    /// multiply-add per pixel, vectorised, instead of four serial passes.
+    pub fn hash_fast(&mut self, image: LumaImage, dihedral: bool) -> Pdq {
+        let (cols, rows) = (image.width(), image.height());
+        if rows < MIN_HASHABLE_DIM || cols < MIN_HASHABLE_DIM {
+            return self.hash(image, dihedral);
+        }
+        let mut block = [[0f32; DOWNSAMPLE]; DOWNSAMPLE];
+        if rows == DOWNSAMPLE && cols == DOWNSAMPLE && !dihedral {
+            for (dst, src) in block
+                .iter_mut()
+                .zip(image.pixels().chunks_exact(DOWNSAMPLE))
+            {
+                dst.copy_from_slice(src);
+            }
+        } else {
+            self.weighted_decimate(image.pixels(), rows, cols, &mut block);
+        }
+        finish(&block, dihedral)
+    }
+
     /// Hashes a decoded image, applying its display orientation: to the
     /// pixels when they are full resolution (exact), to the 64x64 block when
     /// the decoder produced 8x8 block means (that path is approximate anyway).
-    pub(crate) fn hash_decoded(&mut self, decoded: Decoded, dihedral: bool) -> Pdq {
-        match decoded.plane {
-            Plane::Pixels(luma) if decoded.orientation == Dihedral::Original => {
+    /// `exact` chooses the reference's filter passes ([`PdqHasher::hash`])
+    /// over the one-step weighted decimation ([`PdqHasher::hash_fast`]).
+    pub(crate) fn hash_decoded(&mut self, decoded: Decoded, dihedral: bool, exact: bool) -> Pdq {
+        let mut hash_pixels = |luma: LumaImage| {
+            if exact {
                 self.hash(luma, dihedral)
+            } else {
+                self.hash_fast(luma, dihedral)
             }
-            Plane::Pixels(luma) => self.hash(luma.transformed(decoded.orientation), dihedral),
+        };
+        match decoded.plane {
+            Plane::Pixels(luma) if decoded.orientation == Dihedral::Original => hash_pixels(luma),
+            Plane::Pixels(luma) => hash_pixels(luma.transformed(decoded.orientation)),
             Plane::BlockMeans {
                 means,
                 width,
@@ -309,6 +348,89 @@ impl PdqHasher {
             }
         }
     }
+}
+
+impl PdqHasher {
+    /// `block = Wy · luma · Wxᵀ`: first the 64 weighted sums of rows (each
+    /// an `axpy` over contiguous rows, vectorised across columns), then the
+    /// 64 weighted sums along each of those 64 rows.
+    fn weighted_decimate(
+        &mut self,
+        luma: &[f32],
+        rows: usize,
+        cols: usize,
+        out: &mut [[f32; DOWNSAMPLE]; DOWNSAMPLE],
+    ) {
+        let down = jarosz_weights(rows);
+        let across = jarosz_weights(cols);
+        let sampled = &mut self.scratch;
+        sampled.clear();
+        sampled.resize(DOWNSAMPLE * cols, 0.0);
+        for (acc, (start, weights)) in sampled.chunks_exact_mut(cols).zip(&down) {
+            for (w, row) in weights.iter().zip(luma[start * cols..].chunks_exact(cols)) {
+                for (a, v) in acc.iter_mut().zip(row) {
+                    *a += w * v;
+                }
+            }
+        }
+        for (out_row, row) in out.iter_mut().zip(sampled.chunks_exact(cols)) {
+            for (o, (start, weights)) in out_row.iter_mut().zip(&across) {
+                *o = dot(weights, &row[*start..*start + weights.len()]);
+            }
+        }
+    }
+}
+
+/// A dot product in eight independent lanes, so it vectorises (a single
+/// running `f32` sum is a serial chain the compiler must keep in order).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a8
+        .remainder()
+        .iter()
+        .zip(b8.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a8.zip(b8) {
+        for k in 0..8 {
+            lanes[k] += x[k] * y[k];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// For each of the 64 samples along an axis of `len` pixels: the first
+/// pixel it reads and its weights, those of the reference's two box passes
+/// (`box1DFloat` twice, each averaging over the part of its window inside
+/// the image) followed by the decimation at [`decimation_indices`].
+fn jarosz_weights(len: usize) -> Vec<(usize, Vec<f32>)> {
+    let window = jarosz_window(len, DOWNSAMPLE);
+    let half = (window + 2) / 2;
+    // One pass writes output o as the mean of inputs lo(o)..=hi(o).
+    let span = |o: usize| {
+        let lo = (o + half).saturating_sub(window);
+        let hi = (o + half - 1).min(len - 1);
+        (lo, hi)
+    };
+    decimation_indices(len)
+        .iter()
+        .map(|&centre| {
+            let (lo, hi) = span(centre);
+            let first = span(lo).0;
+            let last = span(hi).1;
+            let mut weights = vec![0f64; last - first + 1];
+            let outer = 1.0 / (hi - lo + 1) as f64;
+            for k in lo..=hi {
+                let (a, b) = span(k);
+                let inner = outer / (b - a + 1) as f64;
+                for w in &mut weights[a - first..=b - first] {
+                    *w += inner;
+                }
+            }
+            (first, weights.into_iter().map(|w| w as f32).collect())
+        })
+        .collect()
 }
 
 /// The common tail: quality from the 64x64 block, the DCT, the bits, and
@@ -799,6 +921,37 @@ mod tests {
                 box_1d(&column, &mut plain, window);
                 for r in 0..rows {
                     assert_eq!(fast[r * cols + c], plain[r]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn jarosz_weights_equal_the_box_passes_on_impulses() {
+        // The weights are the two passes applied to each unit impulse, read
+        // at the decimation indices: check that on a few lengths.
+        for len in [5, 64, 100, 129, 333, 1000] {
+            let window = jarosz_window(len, DOWNSAMPLE);
+            let weights = jarosz_weights(len);
+            let centres = decimation_indices(len);
+            for x in 0..len {
+                let mut impulse = vec![0f32; len];
+                impulse[x] = 1.0;
+                let mut once = vec![0f32; len];
+                let mut twice = vec![0f32; len];
+                box_1d(&impulse, &mut once, window);
+                box_1d(&once, &mut twice, window);
+                for ((start, w), &centre) in weights.iter().zip(&centres) {
+                    let got = x
+                        .checked_sub(*start)
+                        .and_then(|i| w.get(i))
+                        .copied()
+                        .unwrap_or(0.0);
+                    assert!(
+                        (got - twice[centre]).abs() < 1e-6,
+                        "len {len} pixel {x} centre {centre}: {got} vs {}",
+                        twice[centre]
+                    );
                 }
             }
         }

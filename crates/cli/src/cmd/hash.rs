@@ -32,9 +32,12 @@ pub(crate) struct Args {
     /// rot90, rot180, rot270, flipx, flipy, flipplus1, flipminus1).
     #[arg(long)]
     dihedral: bool,
-    /// Decode every JPEG at full resolution. Default: JPEGs of 768 px and
-    /// more on the short side are decoded at 1/8 scale in the DCT domain,
-    /// several times faster and within the reference tolerance.
+    /// Compute as the PDQ reference does: every JPEG decoded at full
+    /// resolution through RGB, and the reference's box-filter passes.
+    /// Default: JPEGs of 768 px and more on the short side are decoded at
+    /// 1/8 scale in the DCT domain, others to their Y plane, and the filter
+    /// is one weighted step: several times faster, within the reference
+    /// tolerance.
     #[arg(long)]
     full_decode: bool,
     /// Rotate or flip by the EXIF orientation before hashing. Default: off,
