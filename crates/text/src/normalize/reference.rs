@@ -4,8 +4,9 @@
 //! text, these original ranges and these flags. If normalisation is changed
 //! on purpose, change this copy the same way (or retire it with a reason).
 
+// `process_word` is shared: the speed work left it unchanged.
 use super::{
-    Class, Item, JOINED, SQUASHED, Unit, cap_len, fold_non_ascii, is_elision, leet_letter,
+    Class, Item, JOINED, SQUASHED, Unit, cap_len, fold_non_ascii, is_elision, process_word,
 };
 
 /// The old output: text, and per byte its original start, end and flags.
@@ -179,118 +180,6 @@ fn tokenize(units: &mut Vec<Unit>, items: &mut Vec<Item>) {
         process_word(units, raw_start, raw_end, &mut write, items);
     }
     units.truncate(write);
-}
-
-/// place and safe).
-fn process_word(
-    units: &mut [Unit],
-    raw_start: usize,
-    raw_end: usize,
-    write: &mut usize,
-    items: &mut Vec<Item>,
-) {
-    // Drop in-word apostrophes (`don't` is `dont`).
-    let mut kept_end = raw_start;
-    for idx in raw_start..raw_end {
-        if units[idx].class != Class::Apostrophe {
-            units[kept_end] = units[idx];
-            kept_end += 1;
-        } else if kept_end > raw_start {
-            // Fold the mark's bytes into the previous unit so offsets cover it.
-            units[kept_end - 1].end = units[idx].end;
-        }
-    }
-    let word = raw_start..kept_end;
-    // Leetspeak: digit runs and symbols with letters on both sides become
-    // letters; a trailing digit run too, if the word already had one inside.
-    let mut had_inner_leet = false;
-    let mut idx = word.start;
-    while idx < word.end {
-        let class = units[idx].class;
-        if class == Class::Leet {
-            if let Some(letter) = leet_letter(units[idx].ch) {
-                units[idx].ch = letter;
-                units[idx].class = Class::Letter;
-                had_inner_leet = true;
-            }
-            idx += 1;
-            continue;
-        }
-        if class != Class::Digit {
-            idx += 1;
-            continue;
-        }
-        let run_start = idx;
-        while idx < word.end && units[idx].class == Class::Digit {
-            idx += 1;
-        }
-        let letter_before = run_start > word.start && units[run_start - 1].class == Class::Letter;
-        let letter_after = idx < word.end && units[idx].class == Class::Letter;
-        // A single trailing digit after two letters is leet too (`nud3`);
-        // longer trailing numbers are not (`covid19`, `win10`).
-        let trailing_single = idx == word.end
-            && idx - run_start == 1
-            && run_start >= word.start + 2
-            && units[run_start - 2].class == Class::Letter
-            && matches!(units[run_start].ch, '0' | '1' | '3' | '4' | '5');
-        let convert = letter_before
-            && (letter_after || (idx == word.end && (had_inner_leet || trailing_single)));
-        if convert {
-            for unit in &mut units[run_start..idx] {
-                if let Some(letter) = leet_letter(unit.ch) {
-                    unit.ch = letter;
-                    unit.class = Class::Letter;
-                }
-            }
-            if letter_after {
-                had_inner_leet = true;
-            }
-        }
-    }
-    // Split where digits meet letters, squash letter runs, write out.
-    let mut idx = word.start;
-    while idx < word.end {
-        let digits = units[idx].class != Class::Letter;
-        let sub_start = *write;
-        let mut chars = 0u32;
-        let mut squashed = false;
-        while idx < word.end && (units[idx].class != Class::Letter) == digits {
-            let unit = units[idx];
-            if !digits && unit.class == Class::Letter {
-                // Squash runs of three or more identical letters to one.
-                let mut run_end = idx + 1;
-                while run_end < word.end
-                    && units[run_end].ch == unit.ch
-                    && units[run_end].class == Class::Letter
-                {
-                    run_end += 1;
-                }
-                if run_end - idx >= 3 {
-                    let mut merged = unit;
-                    merged.end = units[run_end - 1].end;
-                    units[*write] = merged;
-                    *write += 1;
-                    chars += 1;
-                    squashed = true;
-                    idx = run_end;
-                    continue;
-                }
-            }
-            units[*write] = unit;
-            *write += 1;
-            chars += 1;
-            idx += 1;
-        }
-        items.push(Item::Token {
-            start: sub_start as u32,
-            end: *write as u32,
-            chars,
-            single_letter: !digits && chars == 1,
-            digits,
-            squashed,
-            joined: false,
-        });
-    }
 }
 
 /// Step 3: joins runs of three or more single-letter tokens (`k i d`).
