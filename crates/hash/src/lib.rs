@@ -13,7 +13,9 @@
 //!   ([`DecodeLimits`]). Large JPEGs are decoded at 1/8 scale in the DCT
 //!   domain, and PDQ filters in one weighted step, unless
 //!   [`HashConfig::full_decode`] asks for the reference's computation.
-//! - PDQ ([`pdq`]): bit-exact with the C++ reference on the same pixels.
+//! - PDQ ([`pdq`]): bit-exact with the C++ reference on the same pixels
+//!   under [`HashConfig::full_decode`]; by default one weighted filter step
+//!   that agrees with it to `f32` rounding.
 //! - Cryptographic hashes ([`crypto_hashes`]): always computed, even when
 //!   the image does not decode.
 //!
