@@ -228,6 +228,8 @@ pub fn scan(
     let samples_done = std::sync::atomic::AtomicU64::new(0);
     let bytes_done = std::sync::atomic::AtomicU64::new(0);
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    // Asked once: a bank's answer looks through its unmerged additions.
+    let digests = Digests::wanted_by(checker);
     std::thread::scope(|scope| {
         for _ in 0..threads.min(pending.len()) {
             scope.spawn(|| {
@@ -242,6 +244,7 @@ pub fn scan(
                         out: &config.out,
                         read: &config.read,
                         hash: &config.hash,
+                        digests,
                         dry_run: config.dry_run,
                         batch_samples: config.batch_samples.max(1),
                         batch_bytes: config.batch_bytes.max(1),
@@ -334,6 +337,8 @@ pub(crate) struct ShardCtx<'a> {
     pub(crate) out: &'a Path,
     pub(crate) read: &'a ReadConfig,
     hash: &'a HashConfig,
+    /// The digests computed for every image (those the checker matches).
+    digests: Digests,
     pub(crate) dry_run: bool,
     batch_samples: usize,
     batch_bytes: usize,
@@ -559,7 +564,7 @@ impl<K: Sink> ShardWriter<K> {
 
     /// Checks a batch and writes it, in order.
     fn process(&mut self, ctx: &ShardCtx<'_>, batch: Vec<Sample<K::Record>>) -> Result<()> {
-        let digests = Digests::wanted_by(ctx.checker);
+        let digests = ctx.digests;
         let hashes: Vec<Vec<ScannedImage>> = ctx.pool.install(|| {
             batch
                 .par_iter()
