@@ -12,9 +12,11 @@
 //! (precomputed masks, [`probe`]), filter table entries on the stored key
 //! bits before touching the code array, then verify candidates against the
 //! full code. A threshold the plan does not cover is answered by a scan. The
-//! batch path sorts the probe keys of many queries and merges them with the
-//! directories in order, then sorts the candidates by row and verifies them
-//! in one pass over the codes.
+//! batch path puts the probes of thousands of queries in bucket order
+//! ([`probe::BucketedProbes`]), merges them with each partition's directory
+//! and table in one sequential pass ([`merge`], 16 entries per step with
+//! AVX-512), and verifies that partition's candidates at once, fetching the
+//! codes ahead.
 //!
 //! Nothing here does I/O: the segment is already mapped; all access to it is
 //! checked (a corrupt file gives fewer results or an error at open, never a
@@ -22,6 +24,7 @@
 
 mod code;
 mod join;
+mod merge;
 pub(crate) mod plan;
 mod probe;
 mod sort;
@@ -33,9 +36,9 @@ use crate::{
     error::Error,
     pdq::{
         code::{Half, half_distance, join, window},
+        merge::{Candidates, MergeShape, merge_primary, merge_table},
         plan::{Part, Plan, row_bits_for},
-        probe::masks,
-        sort::radix_sort,
+        probe::{BucketedProbes, masks},
     },
     segment::{Kind, Segment, SegmentBuilder},
 };
@@ -53,8 +56,9 @@ pub(crate) struct Hit {
 /// a few tens of MB).
 const JOIN_CHUNK: usize = 16384;
 
-/// Queries answered together by the batch path before their candidates are
-/// merged; bounds the probe and candidate buffers (tens of MB).
+/// Probes generated together by the batch path: enough queries that every
+/// cache line of a directory and table serves several probes in one pass,
+/// few enough that the probe buffers stay at tens of MB.
 const BATCH_PROBES: usize = 8 << 20;
 
 /// Writes the PDQ sections of a segment for `items` (code, entry index),
@@ -116,7 +120,8 @@ pub(crate) fn build_sections(builder: &mut SegmentBuilder, items: &mut [(Code, u
     }
 }
 
-fn low_mask(bits: u32) -> u32 {
+/// The `bits` lowest bits set.
+pub(crate) fn low_mask(bits: u32) -> u32 {
     if bits >= 32 {
         u32::MAX
     } else {
@@ -482,16 +487,14 @@ impl PdqIndex {
             .map(|(part, radius)| masks(u32::from(part.dir_bits), *radius as u32).len())
             .max()
             .unwrap_or(1);
-        let chunk_len = (BATCH_PROBES / max_masks).clamp(16, 1 << 16);
-        let row_bits = row_bits_for(self.n_rows);
-        let mut probes = Vec::new();
-        let mut candidates = Vec::new();
-        let mut scratch = Vec::new();
+        let chunk_len = (BATCH_PROBES / max_masks).clamp(16, BucketedProbes::MAX_QUERIES);
+        let mut probes = BucketedProbes::default();
+        let mut prefixes = Vec::new();
+        let mut candidates = Candidates::default();
         let mut query_keys = Vec::new();
         for (chunk_idx, chunk) in queries.chunks(chunk_len).enumerate() {
             let base = (chunk_idx * chunk_len) as u32;
             let query_bits = row_bits_for(chunk.len());
-            candidates.clear();
             for (part_idx, (part, radius)) in self.plan.parts.iter().zip(&radii).enumerate() {
                 if *radius < 0 {
                     continue;
@@ -500,98 +503,80 @@ impl PdqIndex {
                 let len = u32::from(part.len);
                 let dir_bits = u32::from(part.dir_bits);
                 let rem_bits = part.rem_bits();
-                let rem_mask = low_mask(rem_bits);
-                let masks = masks(dir_bits, radius);
                 query_keys.clear();
                 query_keys.extend(chunk.iter().map(|q| window(q, u32::from(part.start), len)));
-                probes.clear();
-                for (query_idx, key) in query_keys.iter().enumerate() {
-                    let prefix = key >> rem_bits;
-                    for mask in masks {
-                        probes.push(
-                            (u64::from(prefix ^ mask.bits) << 32)
-                                | ((query_idx as u64) << 3)
-                                | u64::from(mask.weight),
-                        );
-                    }
-                }
-                radix_sort(&mut probes, &mut scratch, 32, 32 + dir_bits);
+                prefixes.clear();
+                prefixes.extend(query_keys.iter().map(|key| key >> rem_bits));
+                probes.fill(&prefixes, masks(dir_bits, radius), dir_bits);
                 let (dir, table) = &self.tables[part_idx];
                 let dir = self.segment.u32s_at(dir);
-                let table = self.segment.u32s_at(table);
-                for probe in &probes {
-                    let bucket = (probe >> 32) as usize;
-                    let query_idx = ((*probe as u32) >> 3) as usize;
-                    let budget = radius - (*probe as u32 & 7);
-                    let rem = query_keys[query_idx] & rem_mask;
-                    let Some(range) = bucket_range(dir, bucket) else {
-                        continue;
-                    };
-                    if part_idx == 0 {
-                        let query = &chunk[query_idx];
-                        let (qlo, qhi) = ([query[0], query[1]], [query[2], query[3]]);
-                        for row in range {
-                            let Some(code_lo) = lo.get(row) else { break };
-                            let row_key = window(&join(code_lo, &[0, 0]), 0, len);
-                            if ((row_key ^ rem) & rem_mask).count_ones() > budget {
-                                continue;
-                            }
-                            let near = half_distance(code_lo, &qlo);
-                            if near > threshold {
-                                continue;
-                            }
-                            if let Some(code_hi) = hi.get(row) {
-                                let dist = near + half_distance(code_hi, &qhi);
-                                if dist <= threshold {
-                                    out.push((
-                                        base + query_idx as u32,
-                                        Hit {
-                                            row: row as u32,
-                                            distance: dist,
-                                        },
-                                    ));
-                                }
-                            }
-                        }
-                        continue;
-                    }
-                    let Some(entries) = table.get(range) else {
-                        continue;
-                    };
-                    for &entry in entries {
-                        if ((entry ^ rem) & rem_mask).count_ones() <= budget {
-                            candidates.push(
-                                (u64::from(entry >> rem_bits) << query_bits) | query_idx as u64,
-                            );
-                        }
-                    }
-                }
-            }
-            radix_sort(&mut candidates, &mut scratch, 0, query_bits + row_bits);
-            candidates.dedup();
-            let query_mask = (1u64 << query_bits) - 1;
-            for candidate in &candidates {
-                let row = (candidate >> query_bits) as usize;
-                let query_idx = (candidate & query_mask) as usize;
-                let (Some(code_lo), Some(query)) = (lo.get(row), chunk.get(query_idx)) else {
-                    continue;
+                let shape = MergeShape {
+                    rem_bits,
+                    radius,
+                    query_bits,
                 };
-                let near = half_distance(code_lo, &[query[0], query[1]]);
-                if near > threshold {
-                    continue;
+                candidates.len = 0;
+                if part_idx == 0 {
+                    merge_primary(&probes, dir, lo, len, &query_keys, shape, &mut candidates);
+                } else {
+                    let table = self.segment.u32s_at(table);
+                    merge_table(&probes, dir, table, &query_keys, shape, &mut candidates);
                 }
-                if let Some(code_hi) = hi.get(row) {
-                    let dist = near + half_distance(code_hi, &[query[2], query[3]]);
-                    if dist <= threshold {
-                        out.push((
-                            base + query_idx as u32,
-                            Hit {
-                                row: row as u32,
-                                distance: dist,
-                            },
-                        ));
-                    }
-                }
+                verify(
+                    lo,
+                    hi,
+                    chunk,
+                    candidates.as_slice(),
+                    query_bits,
+                    threshold,
+                    |query_idx, hit| {
+                        out.push((base + query_idx as u32, hit));
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// Checks `(row, query)` candidates (`row << query_bits | query`) against the
+/// full codes and reports those within `threshold`. Each partition's
+/// candidates are checked as soon as its merge is done, while they are in
+/// the cache; the codes are fetched ahead, since the rows are in no order.
+#[inline(always)]
+fn verify(
+    lo: &[Half],
+    hi: &[Half],
+    queries: &[Code],
+    candidates: &[u64],
+    query_bits: u32,
+    threshold: u32,
+    mut report: impl FnMut(usize, Hit),
+) {
+    const AHEAD: usize = 16;
+    let query_mask = (1u64 << query_bits) - 1;
+    for (cand_idx, candidate) in candidates.iter().enumerate() {
+        if let Some(ahead) = candidates.get(cand_idx + AHEAD) {
+            prefetch(lo, (ahead >> query_bits) as usize);
+        }
+        let row = (candidate >> query_bits) as usize;
+        let query_idx = (candidate & query_mask) as usize;
+        let (Some(code_lo), Some(query)) = (lo.get(row), queries.get(query_idx)) else {
+            continue;
+        };
+        let near = half_distance(code_lo, &[query[0], query[1]]);
+        if near > threshold {
+            continue;
+        }
+        if let Some(code_hi) = hi.get(row) {
+            let dist = near + half_distance(code_hi, &[query[2], query[3]]);
+            if dist <= threshold {
+                report(
+                    query_idx,
+                    Hit {
+                        row: row as u32,
+                        distance: dist,
+                    },
+                );
             }
         }
     }

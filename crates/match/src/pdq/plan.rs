@@ -157,16 +157,17 @@ pub(crate) fn row_bits_for(n_rows: usize) -> u32 {
     (usize::BITS - n_rows.saturating_sub(1).leading_zeros()).max(1)
 }
 
-/// Per-query cost of the operations of a probe, in nanoseconds, measured on
-/// the reference machine (README, "Index"): a directory probe is two random
-/// accesses (slot and bucket), pipelined, an entry
-/// check a sequential 4-byte read, a primary row check a sequential 16-byte
-/// read, a candidate a random fetch of a code, and a scan reads 16 bytes of
-/// every code at memory bandwidth.
+/// Per-query cost of the operations of a query, in nanoseconds, measured on
+/// the reference machine with the batch path (README, "Index"): a probe is
+/// generated, put in bucket order and its directory slot read; a step checks
+/// up to 16 entries of a bucket at once (one AVX-512 compare, so a bucket of
+/// 2 entries costs as much as one of 16); a primary row check reads 16
+/// bytes of a code; a candidate is a prefetched fetch of a code; and a scan
+/// reads 16 bytes of every code at memory bandwidth.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct CostModel {
     pub(crate) probe: f64,
-    pub(crate) entry: f64,
+    pub(crate) step: f64,
     pub(crate) row: f64,
     pub(crate) candidate: f64,
     pub(crate) scan_row: f64,
@@ -175,10 +176,10 @@ pub(crate) struct CostModel {
 impl Default for CostModel {
     fn default() -> CostModel {
         CostModel {
-            probe: 12.0,
-            entry: 0.5,
+            probe: 8.0,
+            step: 8.0,
             row: 1.5,
-            candidate: 25.0,
+            candidate: 12.0,
             scan_row: 1.0,
         }
     }
@@ -203,8 +204,15 @@ impl CostModel {
         let probes = ball(dir_bits, radius);
         let per_bucket = n / 2f64.powi(dir_bits as i32);
         let candidates = ball(len, radius) * n / 2f64.powi(len as i32);
-        let check = if primary { self.row } else { self.entry };
-        probes * self.probe + probes * per_bucket * check + candidates * self.candidate
+        let check = if primary {
+            per_bucket * self.row
+        } else {
+            // Expected 16-entry steps over a bucket of Poisson(per_bucket)
+            // entries: at least one if the bucket is not empty.
+            let nonempty = 1.0 - (-per_bucket).exp();
+            (per_bucket / 16.0 + 0.5 * nonempty).max(nonempty) * self.step
+        };
+        probes * (self.probe + check) + candidates * self.candidate
     }
 }
 
