@@ -199,7 +199,6 @@ impl BucketedProbes {
     }
 }
 
-
 /// The distinct values of `digits` (each below `2^bits`) and how often each occurs.
 fn digit_histogram(digits: impl Iterator<Item = u32>, bits: u32, out: &mut Vec<(u32, u32)>) {
     let mut counts = vec![0u32; 1 << bits];
