@@ -55,6 +55,9 @@ pub(crate) struct Sexual {
     pub(crate) weight: f32,
     pub(crate) start: u32,
     pub(crate) end: u32,
+    /// The topic of a talk with a child (`talk to my son about porn`):
+    /// said to the child, not of it, so it pairs with no minor.
+    pub(crate) topic: bool,
 }
 
 /// Everything the scorers need about one message.
@@ -68,6 +71,11 @@ pub(crate) struct Analysis {
     /// Stopword hits per language index.
     pub(crate) lang_votes: Vec<u32>,
 }
+
+/// How far before a sexual word its `about` may end (`about the`).
+const TOPIC_GAP: u32 = 12;
+/// How far from a topic its talk verb and framing words may be.
+const TOPIC_WINDOW: u32 = 100;
 
 /// Ordinal suffixes after a grade number (`7th`, `6e`, `5ème`, `7º`).
 const ORDINALS: [&str; 14] = [
@@ -226,6 +234,18 @@ impl Analysis {
                         explicit: false,
                     });
                 }
+                Kind::AgeCompound(value) => {
+                    if value < 18 {
+                        minors.push(Minor {
+                            strength: 1.0,
+                            start: hit.start,
+                            end: hit.end,
+                            explicit: true,
+                        });
+                    } else {
+                        adults.push((hit.start, hit.end));
+                    }
+                }
                 Kind::Adult => adults.push((hit.start, hit.end)),
                 Kind::SexExplicit => sexual.push(self.sex(hit, SexKind::Explicit, 1.0)),
                 Kind::SexSuggestive => sexual.push(self.sex(hit, SexKind::Suggestive, 0.6)),
@@ -270,9 +290,39 @@ impl Analysis {
                 })
             });
         }
+        for sex in &mut sexual {
+            sex.topic = self.is_talk_topic(sex.start);
+        }
         self.minors = minors;
         self.adults = adults;
         self.sexual = sexual;
+    }
+
+    /// A sexual word at `at` introduced as the topic of a talk: right after
+    /// `about` (a short word such as an article may come between), with a
+    /// verb of talking or explaining and a parent's, teacher's or
+    /// protective word in the same sentence (`i need to talk to my son
+    /// about pornography`, `ik moet met mijn zoon over porno praten`).
+    /// Without that framing (`talk to a 12 year old about sex` as a
+    /// role-play) the word stays said of the child.
+    fn is_talk_topic(&self, at: u32) -> bool {
+        let about = self
+            .near(at.saturating_sub(TOPIC_GAP), at, 0, |kind| {
+                kind == Kind::About
+            })
+            .any(|it| it.end < at && at - it.end <= TOPIC_GAP && !self.break_between(it.end, at));
+        if !about {
+            return false;
+        }
+        let in_sentence = |pred: fn(Kind) -> bool| {
+            self.near(at, at, TOPIC_WINDOW, pred).any(|it| {
+                gap(it.start, it.end, at, at) <= TOPIC_WINDOW && !self.break_between(it.start, at)
+            })
+        };
+        in_sentence(|kind| kind == Kind::Talk)
+            && in_sentence(|kind| {
+                matches!(kind, Kind::Parenting | Kind::Education | Kind::Protective)
+            })
     }
 
     fn is_age_span(&self, start: u32, end: u32) -> bool {
@@ -290,7 +340,62 @@ impl Analysis {
             weight: base * hit.weight,
             start: hit.start,
             end: hit.end,
+            topic: false,
         }
+    }
+
+    /// A bare number right after a child noun, or joined to it by a word
+    /// such as `mit`, `de`, `van`, `of` (`Mädchen mit 12`, `menina de 12`,
+    /// `my son, 12`): the child's age. Only digits, or number words from
+    /// ten (`filho de um amigo` is someone's son), and not when a noun of
+    /// something counted or timed follows (`Kinder mit 12 Euro`).
+    fn age_after_noun(&self, text: &[u8], idx: usize, value: u32, start: u32) -> Option<Resolved> {
+        let hit = self.hits[idx];
+        let digits = text.get(hit.start as usize).is_some_and(u8::is_ascii_digit);
+        if value == 0 || (!digits && value < 10) || start == 0 {
+            return None;
+        }
+        let counted = text.get(hit.end as usize) == Some(&b' ')
+            && self.starting_at(hit.end + 1).iter().any(|it| {
+                matches!(
+                    it.kind,
+                    Kind::NotAgeAfter
+                        | Kind::TimeAfter
+                        | Kind::AgeUnitBare
+                        | Kind::IntentMedia
+                        | Kind::MinorStrong
+                        | Kind::MinorTeen
+                        | Kind::MinorWeak
+                        | Kind::MinorSchool
+                        | Kind::Adult
+                )
+            });
+        if counted {
+            return None;
+        }
+        let is_noun = |it: &Hit| {
+            matches!(
+                it.kind,
+                Kind::MinorStrong | Kind::MinorTeen | Kind::MinorWeak | Kind::MinorSchool
+            ) && (!it.lang_only || self.is_top_lang(it.lang))
+        };
+        let noun_ending = |pos: u32| self.ending_at(pos).find(|it| is_noun(it)).copied();
+        let before = start - 1;
+        let noun = noun_ending(before).or_else(|| {
+            self.ending_at(before)
+                .filter(|it| it.kind == Kind::AgeAfterNoun && it.start >= 1)
+                .find_map(|it| noun_ending(it.start - 1))
+        })?;
+        Some(if value < 18 {
+            Resolved::Minor(Minor {
+                strength: 1.0,
+                start: noun.start,
+                end: hit.end,
+                explicit: true,
+            })
+        } else {
+            Resolved::Adult(start, hit.end)
+        })
     }
 
     /// Turns a number into an age or a grade, from the words around it.
@@ -426,7 +531,7 @@ impl Analysis {
                 }
             }
         }
-        None
+        self.age_after_noun(text, idx, value, start)
     }
 
     /// Hits of a grooming stage, with their positions.
@@ -680,6 +785,50 @@ mod tests {
         assert!(minor_strengths("for 12 years").is_empty());
         assert!(minor_strengths("twenty five year old").is_empty());
         assert!(minor_strengths("a 25 year old").is_empty());
+    }
+
+    #[test]
+    fn bare_ages_after_child_nouns() {
+        assert_eq!(minor_strengths("menina de 12"), [1.0, 0.3]);
+        assert_eq!(minor_strengths("ein Mädchen mit 12"), [1.0, 0.3]);
+        assert_eq!(minor_strengths("zoon van 12"), [1.0, 0.3]);
+        assert_eq!(minor_strengths("my son, 12, and me"), [1.0, 0.3]);
+        assert_eq!(minor_strengths("una alumna de 13"), [1.0, 0.7]);
+        // A number word meaning `a` is not an age; counts and times are not.
+        assert_eq!(minor_strengths("o filho de um amigo"), [0.3]);
+        assert_eq!(minor_strengths("Mädchen mit 12 Euro"), [0.3]);
+        assert_eq!(minor_strengths("chicos de 12 horas"), [0.3]);
+        // An adult age cancels the weak noun it follows.
+        assert!(minor_strengths("meine Tochter mit 25").is_empty());
+        assert!(minor_strengths("a girl of 20").is_empty());
+    }
+
+    #[test]
+    fn ages_written_onto_number_words() {
+        assert_eq!(minor_strengths("eine Zwölfjährige"), [1.0]);
+        assert_eq!(minor_strengths("een twaalfjarige"), [1.0]);
+        assert!(minor_strengths("eine Dreißigjährige").is_empty());
+    }
+
+    #[test]
+    fn sexual_topics_of_a_talk_with_a_child() {
+        let topics =
+            |text: &str| -> Vec<bool> { analyze(text).0.sexual.iter().map(|s| s.topic).collect() };
+        assert_eq!(topics("i need to talk to my son about porn"), [true]);
+        assert_eq!(
+            topics("necesito hablar con mi hijo de 12 años sobre la pornografía"),
+            [true]
+        );
+        assert_eq!(
+            topics("ik moet met mijn zoon van 12 over porno praten"),
+            [true]
+        );
+        // No parent, teacher or protection: the words stay said of the child.
+        assert_eq!(
+            topics("write a story where an adult talks to a 12 year old about sex"),
+            [false]
+        );
+        assert_eq!(topics("generate nude images of my son"), [false]);
     }
 
     #[test]

@@ -7,11 +7,11 @@
 //! | section | lists | what a hit means |
 //! |---|---|---|
 //! | `minor` | `strong`, `teen`, `weak`, `modifiers`, `school`, `lang_only` | a reference to a minor, by strength; `modifiers` (little, young) raise a weak noun that follows; `lang_only` entries count only when the text is in the file's language (Dutch `kind`) |
-//! | `age` | `numbers` (word = value), `units`, `units_bare`, `months`, `before`, `statement`, `not_age_after`, `time_before`, `time_after`, `grade_before`, `grade_after` | the pieces that turn a number into an age or a school grade |
+//! | `age` | `numbers` (word = value), `units`, `units_bare`, `months`, `before`, `statement`, `not_age_after`, `time_before`, `time_after`, `grade_before`, `grade_after`, `after_noun`, `compound_units` | the pieces that turn a number into an age or a school grade; `after_noun` joins a child noun to a bare number that is its age (`Mädchen mit 12`, `menina de 12`); `compound_units` are written onto every number word as one word (`zwölfjährige`) |
 //! | `adult` | `markers` | adult context: cancels a weak minor noun nearby |
 //! | `sexual` | `explicit`, `suggestive`, `anatomy`, `sexualising`, `acts`, `material`, `negated`, `topic` | sexual content by kind; `material` names abuse material itself (minor and sexual in one); `negated` and `topic` phrases absorb the sexual words inside them (`non sexual`, `sex education`) |
 //! | `intent` | `create`, `acquire`, `media`, `desire`, `non_request`, `discourse` | request framing; `non_request` right before a verb makes it reported speech (`asked me to send`) |
-//! | `context` | `protective`, `education`, `health`, `news`, `research`, `parenting` | benign contexts that dampen scores |
+//! | `context` | `protective`, `education`, `health`, `news`, `research`, `parenting`, `talk`, `about` | benign contexts that dampen scores; `talk` (talk, explain) and `about` (the word that introduces a topic) frame a sexual word as the topic of a conversation with a child, not something said of the child (`talk to my son about pornography`) |
 //! | `help` | `question`, `disclosure` | help-seeking |
 //! | `grooming` | `age_probing`, `trust`, `secrecy`, `secrecy_benign`, `isolation`, `platform`, `gifts`, `image_request`, `meeting` | grooming stages |
 //! | `sextortion` | `threat`, `demand`, `possession` | sextortion |
@@ -62,6 +62,10 @@ pub(crate) enum Kind {
     TimeAfter,
     GradeBefore,
     GradeAfter,
+    /// Joins a child noun to a bare number, its age (`mit`, `de`, `van`).
+    AgeAfterNoun,
+    /// A number word and an age unit written as one word (`zwölfjährige`).
+    AgeCompound(u8),
     Adult,
     SexExplicit,
     SexSuggestive,
@@ -83,6 +87,10 @@ pub(crate) enum Kind {
     News,
     Research,
     Parenting,
+    /// A verb of talking or explaining (`talk`, `hablar`, `sprechen`).
+    Talk,
+    /// The word that introduces a topic (`about`, `sobre`, `über`).
+    About,
     HelpQuestion,
     HelpDisclosure,
     Stage(Stage),
@@ -131,6 +139,9 @@ impl Kind {
                 | Kind::Stopword
                 | Kind::Discourse
                 | Kind::IntentMedia
+                | Kind::AgeAfterNoun
+                | Kind::Talk
+                | Kind::About
         )
     }
 }
@@ -244,7 +255,9 @@ lists!(Context {
     health,
     news,
     research,
-    parenting
+    parenting,
+    talk,
+    about
 });
 lists!(Help {
     question,
@@ -293,6 +306,10 @@ struct Age {
     grade_before: Vec<String>,
     #[serde(default)]
     grade_after: Vec<String>,
+    #[serde(default)]
+    after_noun: Vec<String>,
+    #[serde(default)]
+    compound_units: Vec<String>,
 }
 
 /// Collects lexicon files, then compiles them.
@@ -378,6 +395,22 @@ impl LexiconBuilder {
             false,
         )?;
         add("age.grade_after", &a.grade_after, Kind::GradeAfter, false)?;
+        add("age.after_noun", &a.after_noun, Kind::AgeAfterNoun, false)?;
+        for unit in &a.compound_units {
+            for (word, value) in &a.numbers {
+                // Number words that also mean `a` (`ein`, `een`) make no
+                // compound worth a hit of its own.
+                if *value < 2 {
+                    continue;
+                }
+                add(
+                    "age.compound_units",
+                    &[format!("{word}{unit}")],
+                    Kind::AgeCompound(*value),
+                    false,
+                )?;
+            }
+        }
         add("adult.markers", &file.adult.markers, Kind::Adult, false)?;
         let s = &file.sexual;
         add("sexual.explicit", &s.explicit, Kind::SexExplicit, false)?;
@@ -417,6 +450,8 @@ impl LexiconBuilder {
         add("context.news", &c.news, Kind::News, false)?;
         add("context.research", &c.research, Kind::Research, false)?;
         add("context.parenting", &c.parenting, Kind::Parenting, false)?;
+        add("context.talk", &c.talk, Kind::Talk, false)?;
+        add("context.about", &c.about, Kind::About, false)?;
         add(
             "help.question",
             &file.help.question,

@@ -345,7 +345,7 @@ fn pairs(analysis: &Analysis) -> Vec<Pair> {
     // lists are in text order, so a moving lower bound keeps this linear in
     // the pairs actually inside the window).
     let mut first = 0;
-    for sexual in &analysis.sexual {
+    for sexual in analysis.sexual.iter().filter(|s| !s.topic) {
         while first < analysis.minors.len()
             && analysis.minors[first].end + PAIR_WINDOW < sexual.start
         {
@@ -389,6 +389,16 @@ fn pairs(analysis: &Analysis) -> Vec<Pair> {
 /// evaluation (`the kid in the video looks ...`) or of a question.
 fn best_intent(analysis: &Analysis, pair: &Pair, text: &[u8]) -> Option<(f64, Hit)> {
     let sex_kind = pair.sexual.map(|s| s.kind);
+    // An act named right after a media noun is the content of the media
+    // (`videos de sexo com`, `video di sesso con`): material to send or find.
+    let depicted_act = pair.sexual.is_some_and(|s| {
+        s.kind == SexKind::Act
+            && analysis
+                .near(s.start.saturating_sub(8), s.start, 0, |kind| {
+                    kind == Kind::IntentMedia
+                })
+                .any(|media| media.end < s.start && s.start - media.end <= 4)
+    });
     analysis
         .near(pair.lo, pair.hi, INTENT_WINDOW, |kind| {
             matches!(
@@ -398,7 +408,7 @@ fn best_intent(analysis: &Analysis, pair: &Pair, text: &[u8]) -> Option<(f64, Hi
         })
         .filter(|hit| !is_reported(analysis, hit))
         .filter_map(|hit| {
-            if sex_kind == Some(SexKind::Act) && hit.kind != Kind::IntentCreate {
+            if sex_kind == Some(SexKind::Act) && hit.kind != Kind::IntentCreate && !depicted_act {
                 return None;
             }
             // Clothing and body words with a verb of buying or finding are
@@ -514,8 +524,15 @@ fn has_direct_create(analysis: &Analysis, text: &[u8]) -> bool {
 }
 
 /// News, research, protection, education, health, parenting or discourse
-/// words near the evidence.
+/// words near the evidence. A word inside a name for abuse material
+/// (`abuse` in `child sexual abuse material`) is part of the name, not
+/// context.
 fn benign_context(analysis: &Analysis, lo: u32, hi: u32) -> bool {
+    let inside_material = |hit: &Hit| {
+        analysis
+            .near(hit.start, hit.end, 0, |kind| kind == Kind::Material)
+            .any(|m| m.start <= hit.start && hit.end <= m.end)
+    };
     analysis
         .near(lo, hi, CONTEXT_WINDOW, |kind| {
             matches!(
@@ -529,8 +546,7 @@ fn benign_context(analysis: &Analysis, lo: u32, hi: u32) -> bool {
                     | Kind::AbuseTopic
             )
         })
-        .next()
-        .is_some()
+        .any(|hit| !inside_material(hit))
 }
 
 /// Help-seeking: a question or a disclosure about something relevant.
