@@ -179,7 +179,7 @@ impl Default for CostModel {
             probe: 8.0,
             step: 8.0,
             row: 1.5,
-            candidate: 12.0,
+            candidate: 16.0,
             scan_row: 1.0,
         }
     }
@@ -253,13 +253,29 @@ pub(crate) fn plan(n_rows: usize, max_threshold: u32, max_bytes_per_hash: u32) -
 }
 
 fn plan_uncached(n_rows: usize, max_threshold: u32, max_bytes_per_hash: u32) -> Plan {
+    plan_with_model(
+        CostModel::default(),
+        n_rows,
+        max_threshold,
+        max_bytes_per_hash,
+    )
+}
+
+fn plan_with_model(
+    model: CostModel,
+    n_rows: usize,
+    max_threshold: u32,
+    max_bytes_per_hash: u32,
+) -> Plan {
     // Bigger buckets mean fewer random probes but more sequential entry
     // checks; try directories of n/32 to n/4 buckets and keep the cheapest.
     let row_bits = row_bits_for(n_rows);
-    let scan_cost = n_rows as f64 * CostModel::default().scan_row;
+    let scan_cost = n_rows as f64 * model.scan_row;
     (2..=5)
         .map(|shift| row_bits.saturating_sub(shift).clamp(1, MAX_DIR_BITS))
-        .filter_map(|dir_bits| plan_with_dir(n_rows, max_threshold, max_bytes_per_hash, dir_bits))
+        .filter_map(|dir_bits| {
+            plan_with_dir(model, n_rows, max_threshold, max_bytes_per_hash, dir_bits)
+        })
         .filter(|(_, cost)| *cost < scan_cost)
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .map_or_else(Plan::scan, |(plan, _)| plan)
@@ -267,12 +283,12 @@ fn plan_uncached(n_rows: usize, max_threshold: u32, max_bytes_per_hash: u32) -> 
 
 /// The cheapest plan with directories of `dir_bits` bits, and its cost.
 fn plan_with_dir(
+    model: CostModel,
     n_rows: usize,
     max_threshold: u32,
     max_bytes_per_hash: u32,
     dir_bits: u32,
 ) -> Option<(Plan, f64)> {
-    let model = CostModel::default();
     let row_bits = row_bits_for(n_rows);
     let n = n_rows as f64;
     let dir_bytes_per_row = 4.0 * (2f64.powi(dir_bits as i32) + 1.0) / n;
