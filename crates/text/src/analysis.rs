@@ -355,21 +355,33 @@ impl Analysis {
         if value == 0 || (!digits && value < 10) || start == 0 {
             return None;
         }
-        let counted = text.get(hit.end as usize) == Some(&b' ')
-            && self.starting_at(hit.end + 1).iter().any(|it| {
-                matches!(
+        let next = if text.get(hit.end as usize) == Some(&b' ') {
+            self.starting_at(hit.end + 1)
+        } else {
+            &[]
+        };
+        // A media noun that is also a sexual word (`12 nudes`) describes
+        // the child rather than counting pictures.
+        let sexual_next = next.iter().any(|it| {
+            matches!(
+                it.kind,
+                Kind::SexExplicit | Kind::SexSuggestive | Kind::Sexualising
+            )
+        });
+        let counted = next.iter().any(|it| {
+            (it.kind == Kind::IntentMedia && !sexual_next)
+                || matches!(
                     it.kind,
                     Kind::NotAgeAfter
                         | Kind::TimeAfter
                         | Kind::AgeUnitBare
-                        | Kind::IntentMedia
                         | Kind::MinorStrong
                         | Kind::MinorTeen
                         | Kind::MinorWeak
                         | Kind::MinorSchool
                         | Kind::Adult
                 )
-            });
+        });
         if counted {
             return None;
         }
@@ -798,6 +810,9 @@ mod tests {
         assert_eq!(minor_strengths("o filho de um amigo"), [0.3]);
         assert_eq!(minor_strengths("Mädchen mit 12 Euro"), [0.3]);
         assert_eq!(minor_strengths("chicos de 12 horas"), [0.3]);
+        assert_eq!(minor_strengths("meninas de 12 fotos"), [0.3]);
+        // A sexual media word after the number describes the child.
+        assert_eq!(minor_strengths("girls 12 nudes"), [1.0, 0.3]);
         // An adult age cancels the weak noun it follows.
         assert!(minor_strengths("meine Tochter mit 25").is_empty());
         assert!(minor_strengths("a girl of 20").is_empty());

@@ -10,7 +10,7 @@
 //! | `age` | `numbers` (word = value), `units`, `units_bare`, `months`, `before`, `statement`, `not_age_after`, `time_before`, `time_after`, `grade_before`, `grade_after`, `after_noun`, `compound_units` | the pieces that turn a number into an age or a school grade; `after_noun` joins a child noun to a bare number that is its age (`Mädchen mit 12`, `menina de 12`); `compound_units` are written onto every number word as one word (`zwölfjährige`) |
 //! | `adult` | `markers` | adult context: cancels a weak minor noun nearby |
 //! | `sexual` | `explicit`, `suggestive`, `anatomy`, `sexualising`, `acts`, `material`, `negated`, `topic` | sexual content by kind; `material` names abuse material itself (minor and sexual in one); `negated` and `topic` phrases absorb the sexual words inside them (`non sexual`, `sex education`) |
-//! | `intent` | `create`, `acquire`, `media`, `desire`, `non_request`, `discourse` | request framing; `non_request` right before a verb makes it reported speech (`asked me to send`) |
+//! | `intent` | `create`, `acquire`, `media`, `desire`, `non_request`, `discourse`, `audience` | request framing; `non_request` right before a verb makes it reported speech (`asked me to send`); `audience` before a child noun makes the child the one the thing is for (`a story for a 6 year old`), so that clothing and body words are not said of the child |
 //! | `context` | `protective`, `education`, `health`, `news`, `research`, `parenting`, `talk`, `about` | benign contexts that dampen scores; `talk` (talk, explain) and `about` (the word that introduces a topic) frame a sexual word as the topic of a conversation with a child, not something said of the child (`talk to my son about pornography`) |
 //! | `help` | `question`, `disclosure` | help-seeking |
 //! | `grooming` | `age_probing`, `trust`, `secrecy`, `secrecy_benign`, `isolation`, `platform`, `gifts`, `image_request`, `meeting` | grooming stages |
@@ -80,6 +80,8 @@ pub(crate) enum Kind {
     IntentMedia,
     Desire,
     NonRequest,
+    /// Before a child noun: the one something is for (`for`, `para`).
+    Audience,
     Discourse,
     Protective,
     Education,
@@ -142,6 +144,7 @@ impl Kind {
                 | Kind::AgeAfterNoun
                 | Kind::Talk
                 | Kind::About
+                | Kind::Audience
         )
     }
 }
@@ -247,7 +250,8 @@ lists!(Intent {
     media,
     desire,
     non_request,
-    discourse
+    discourse,
+    audience
 });
 lists!(Context {
     protective,
@@ -443,6 +447,7 @@ impl LexiconBuilder {
             false,
         )?;
         add("intent.discourse", &i.discourse, Kind::Discourse, false)?;
+        add("intent.audience", &i.audience, Kind::Audience, false)?;
         let c = &file.context;
         add("context.protective", &c.protective, Kind::Protective, false)?;
         add("context.education", &c.education, Kind::Education, false)?;

@@ -175,14 +175,28 @@ pub(crate) fn score_message(
             continue;
         };
         let mut score = pair.score * intent_weight;
-        let direct = is_direct(analysis, &intent, text);
+        // A media noun alone (`12yo nudes`) asks only as a search query
+        // does: a headline or a parent's sentence built on the same words
+        // (`nude photos of pupils: police warn parents`, `my son, 14,
+        // watches porn`) is not a request, so any benign context, a
+        // parent's included, dampens it.
+        let media_only = intent.kind == Kind::IntentMedia;
+        let direct = !media_only && is_direct(analysis, &intent, text);
         // Clothing and body words are clinical or ordinary in a benign
         // context even in a direct request (`roleplay as a teacher
         // explaining body safety to 8 year olds`).
         let soft = pair
             .sexual
             .is_some_and(|s| matches!(s.kind, SexKind::Suggestive | SexKind::Anatomy));
-        if (!direct || soft) && benign_context(analysis, pair.lo, pair.hi) {
+        let benign = benign_context(analysis, pair.lo, pair.hi)
+            || (media_only
+                && analysis
+                    .near(pair.lo, pair.hi, CONTEXT_WINDOW, |kind| {
+                        kind == Kind::Parenting
+                    })
+                    .next()
+                    .is_some());
+        if (!direct || soft) && benign {
             score *= CONTEXT_DAMPING;
         }
         if help >= 0.5 && !directive {
@@ -344,6 +358,7 @@ fn pairs(analysis: &Analysis) -> Vec<Pair> {
     // Sexual terms are few; for each, the minors within the window (both
     // lists are in text order, so a moving lower bound keeps this linear in
     // the pairs actually inside the window).
+    let audience = audience_minors(analysis);
     let mut first = 0;
     for sexual in analysis.sexual.iter().filter(|s| !s.topic) {
         while first < analysis.minors.len()
@@ -351,10 +366,18 @@ fn pairs(analysis: &Analysis) -> Vec<Pair> {
         {
             first += 1;
         }
-        for minor in analysis.minors[first..]
+        let soft = matches!(sexual.kind, SexKind::Suggestive | SexKind::Anatomy);
+        for (minor, is_audience) in analysis.minors[first..]
             .iter()
-            .take_while(|m| m.start <= sexual.end + PAIR_WINDOW)
+            .zip(&audience[first..])
+            .take_while(|(m, _)| m.start <= sexual.end + PAIR_WINDOW)
         {
+            // Clothing and body words near a child the thing is for (`a
+            // story for a 6 year old about the human body`) are not said
+            // of the child.
+            if soft && *is_audience {
+                continue;
+            }
             let distance = gap(minor.start, minor.end, sexual.start, sexual.end);
             if distance > PAIR_WINDOW {
                 continue;
@@ -376,6 +399,41 @@ fn pairs(analysis: &Analysis) -> Vec<Pair> {
                 material: None,
             });
         }
+    }
+    res
+}
+
+/// How far before a child noun its `for` may end (`for their `).
+const AUDIENCE_GAP: u32 = 8;
+
+/// Per minor, whether it is the one something is for: right after `for`,
+/// `para`, `für` (one short word such as an article may come between), or
+/// right after such a minor (`pour une fille de 7 ans`: the age after the
+/// noun). Looks back a few minors only, so it stays linear.
+fn audience_minors(analysis: &Analysis) -> Vec<bool> {
+    let mut res: Vec<bool> = Vec::with_capacity(analysis.minors.len());
+    for (idx, minor) in analysis.minors.iter().enumerate() {
+        let after_for = analysis
+            .near(
+                minor.start.saturating_sub(AUDIENCE_GAP),
+                minor.start,
+                0,
+                |kind| kind == Kind::Audience,
+            )
+            .any(|it| {
+                it.end < minor.start
+                    && minor.start - it.end <= AUDIENCE_GAP
+                    && !analysis.break_between(it.end, minor.start)
+            });
+        let from = idx.saturating_sub(4);
+        let chained =
+            analysis.minors[from..idx]
+                .iter()
+                .zip(&res[from..idx])
+                .any(|(prev, is_audience)| {
+                    *is_audience && prev.end <= minor.start && minor.start - prev.end <= 4
+                });
+        res.push(after_for || chained);
     }
     res
 }
