@@ -61,6 +61,9 @@ const JOIN_CHUNK: usize = 16384;
 /// few enough that the probe buffers stay at tens of MB.
 const BATCH_PROBES: usize = 8 << 20;
 
+/// Batches smaller than this are answered one query at a time.
+const SMALL_BATCH: usize = 8;
+
 /// Writes the PDQ sections of a segment for `items` (code, entry index),
 /// following `plan`. `items` is sorted in place.
 pub(crate) fn build_sections(builder: &mut SegmentBuilder, items: &mut [(Code, u32)], plan: &Plan) {
@@ -432,6 +435,18 @@ impl PdqIndex {
     /// row within `threshold` of it, sorted by query then row.
     pub(crate) fn search_batch(&self, queries: &[Code], threshold: u32, out: &mut Vec<(u32, Hit)>) {
         let start = out.len();
+        if queries.len() < SMALL_BATCH {
+            // Too few queries to share a pass over the tables (a gateway
+            // request with one image): the single path, without the batch
+            // path's fixed cost of digit histograms and group walks.
+            let mut hits = Vec::new();
+            for (query_idx, query) in queries.iter().enumerate() {
+                hits.clear();
+                self.search(query, threshold, &mut hits);
+                out.extend(hits.iter().map(|hit| (query_idx as u32, *hit)));
+            }
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("popcnt") {
             // SAFETY: the CPU has popcnt (checked just above).
