@@ -54,6 +54,10 @@ fn dev_set_meets_the_goals() {
 fn held_out_set_does_not_regress() {
     // Written after the detectors were frozen and never used for tuning;
     // the floors are the figures recorded in README.md ("Text detection").
+    // On 2026-12-07 these items were retired into the dev set (dev-0686 to
+    // dev-0827) and the detectors were changed with their misses in view:
+    // until a new blind set replaces the file, this guards regressions only
+    // and is no longer an honest estimate (crates/text/eval/README.md).
     let report = run("text-heldout.jsonl");
     let recall = |name: &str| {
         report
