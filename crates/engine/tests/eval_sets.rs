@@ -52,12 +52,13 @@ fn dev_set_meets_the_goals() {
 
 #[test]
 fn held_out_set_does_not_regress() {
-    // Written after the detectors were frozen and never used for tuning;
-    // the floors are the figures recorded in README.md ("Text detection").
-    // On 2026-12-07 these items were retired into the dev set (dev-0686 to
-    // dev-0827) and the detectors were changed with their misses in view:
-    // until a new blind set replaces the file, this guards regressions only
-    // and is no longer an honest estimate (crates/text/eval/README.md).
+    // The blind set of 2026-12-07: written from the issue and DESIGN.md by
+    // someone who never saw the code or the lexicons, and run only as
+    // aggregates. The floors are its first figures (README.md, "Text
+    // detection"); they guard against regressions and are below the goals,
+    // which this set shows the built-in detectors do not yet meet on
+    // phrasing they were not built from (help-seeking read as solicitation
+    // must be 0; it was 5).
     let report = run("text-heldout.jsonl");
     let recall = |name: &str| {
         report
@@ -67,9 +68,9 @@ fn held_out_set_does_not_regress() {
             .map_or(0.0, |c| c.recall)
     };
     for (name, floor) in [
-        ("csam_solicitation", 0.91),
-        ("minor_sexualization", 0.81),
-        ("sextortion", 0.9),
+        ("csam_solicitation", 0.79),
+        ("minor_sexualization", 0.6),
+        ("sextortion", 0.71),
     ] {
         assert!(
             recall(name) >= floor,
@@ -80,14 +81,18 @@ fn held_out_set_does_not_regress() {
     let solicitation = &report.categories[0];
     assert_eq!(solicitation.category, "csam_solicitation");
     assert!(
-        solicitation.precision >= 1.0,
+        solicitation.precision >= 0.94,
         "held-out solicitation precision fell to {}",
         solicitation.precision
     );
     assert!(
-        report.benign_false_positive_rate <= 0.0,
+        report.benign_false_positive_rate <= 0.007,
         "held-out benign fp rose to {}",
         report.benign_false_positive_rate
     );
-    assert_eq!(report.help_seeking_as_solicitation, 0);
+    assert!(
+        report.help_seeking_as_solicitation <= 5,
+        "held-out help-seeking read as solicitation rose to {}",
+        report.help_seeking_as_solicitation
+    );
 }
