@@ -607,12 +607,63 @@ fn benign_context(analysis: &Analysis, lo: u32, hi: u32) -> bool {
         .any(|hit| !inside_material(hit))
 }
 
+/// A purpose and a verb of obtaining right after a help question turn it
+/// into a question about the means of a request (`what do i do to get`).
+const MEANS: [&str; 30] = [
+    "to get",
+    "to find",
+    "to see",
+    "to obtain",
+    "to make",
+    "to download",
+    "to have",
+    "para conseguir",
+    "para obtener",
+    "para encontrar",
+    "para ver",
+    "para tener",
+    "para obter",
+    "para achar",
+    "pra conseguir",
+    "pra ver",
+    "pra ter",
+    "pour avoir",
+    "pour obtenir",
+    "pour trouver",
+    "pour voir",
+    "per avere",
+    "per ottenere",
+    "per trovare",
+    "per vedere",
+    "um zu bekommen",
+    "um zu sehen",
+    "om te krijgen",
+    "om te zien",
+    "om te vinden",
+];
+
 /// Help-seeking: a question or a disclosure about something relevant.
 fn help_parts(analysis: &Analysis, pairs: &[Pair], text: &[u8]) -> HelpParts {
+    // A question that asks for the means of a request (`what do i do to
+    // get ...`, `qué hago para conseguir ...`) asks how to obtain, not
+    // what to do about something that happened.
+    let means = |question: &Hit| {
+        let rest = std::str::from_utf8(&text[(question.end as usize).min(text.len())..])
+            .unwrap_or("")
+            .trim_start();
+        MEANS.iter().any(|means| {
+            rest.strip_prefix(means)
+                .is_some_and(|after| after.is_empty() || after.starts_with(' '))
+        }) || analysis.hits.iter().any(|hit| {
+            matches!(hit.kind, Kind::IntentCreate | Kind::IntentAcquire)
+                && hit.start >= question.end
+                && hit.start - question.end <= 8
+        })
+    };
     let question = analysis
         .hits
         .iter()
-        .filter(|hit| hit.kind == Kind::HelpQuestion)
+        .filter(|hit| hit.kind == Kind::HelpQuestion && !means(hit))
         .map(|hit| f64::from(hit.weight))
         .fold(0.0, f64::max);
     let disclosure = analysis
@@ -624,7 +675,9 @@ fn help_parts(analysis: &Analysis, pairs: &[Pair], text: &[u8]) -> HelpParts {
     let has = |pred: fn(Kind) -> bool| analysis.hits.iter().any(|hit| pred(hit.kind));
     let media = has(|kind| kind == Kind::IntentMedia);
     let relevant = !pairs.is_empty()
-        || !analysis.sexual.is_empty() && !analysis.minors.is_empty()
+        // Clothing words (`bikini`) next to a child are ordinary parent talk.
+        || analysis.sexual.iter().any(|s| s.kind != SexKind::Suggestive)
+            && !analysis.minors.is_empty()
         || has(|kind| {
             matches!(
                 kind,
