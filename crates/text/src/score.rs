@@ -25,7 +25,7 @@ use childsafe_core::{Category, Finding, FindingSource, Span, SpanRole};
 
 use crate::{
     analysis::{Analysis, Hit, Minor, SexKind, Sexual, gap},
-    lexicon::Kind,
+    lexicon::{Kind, Stage},
     normalize::Normalized,
 };
 
@@ -685,7 +685,7 @@ fn help_parts(analysis: &Analysis, pairs: &[Pair], text: &[u8]) -> HelpParts {
                     | Kind::Material
                     | Kind::Stage(_)
                     | Kind::SexAct
-            )
+            ) && kind != Kind::Stage(Stage::Platform)
         })
         // Sextortion evidence, but not a bare audience (`your parents`).
         || analysis.hits.iter().any(|hit| {
