@@ -91,26 +91,28 @@ fn bucket(dir: &[u32], bucket: usize) -> std::ops::Range<usize> {
     }
 }
 
-/// One probe decoded: the range of its bucket, the partition key of its
-/// query, the query index and the radius left for the bits below the
-/// directory.
+/// Every probe in bucket order, decoded: the range of its bucket, the
+/// partition key of its query, the query index and the radius left for the
+/// bits below the directory.
 #[inline(always)]
-fn probe_of(
-    probes: &BucketedProbes,
-    group: usize,
-    item: u32,
-    dir: &[u32],
-    query_keys: &[u32],
+fn bucket_probes<'a>(
+    probes: &'a BucketedProbes,
+    dir: &'a [u32],
+    query_keys: &'a [u32],
     radius: u32,
-) -> (std::ops::Range<usize>, u32, usize, u32) {
-    let (bucket_idx, query_idx, weight) = probes.decode(group, item);
-    let key = query_keys.get(query_idx).copied().unwrap_or_default();
-    (
-        bucket(dir, bucket_idx),
-        key,
-        query_idx,
-        radius.saturating_sub(weight),
-    )
+) -> impl Iterator<Item = (std::ops::Range<usize>, u32, usize, u32)> + 'a {
+    (0..probes.groups()).flat_map(move |group| {
+        probes.group(group).iter().map(move |&item| {
+            let (bucket_idx, query_idx, weight) = probes.decode(group, item);
+            let key = query_keys.get(query_idx).copied().unwrap_or_default();
+            (
+                bucket(dir, bucket_idx),
+                key,
+                query_idx,
+                radius.saturating_sub(weight),
+            )
+        })
+    })
 }
 
 /// The merge for the primary partition, whose table is the sorted code array
@@ -133,15 +135,11 @@ pub(crate) fn merge_primary(
     } = shape;
     let rem_mask = low_mask(rem_bits);
     let shift = 64 - len.clamp(1, 32);
-    for group in 0..probes.groups() {
-        for &item in probes.group(group) {
-            let (range, key, query_idx, budget) =
-                probe_of(probes, group, item, dir, query_keys, radius);
-            for (row, code) in range.clone().zip(lo.get(range).unwrap_or_default()) {
-                let row_key = (code[0] >> shift) as u32;
-                let keep = ((row_key ^ key) & rem_mask).count_ones() <= budget;
-                candidates.push_if(((row as u64) << query_bits) | query_idx as u64, keep);
-            }
+    for (range, key, query_idx, budget) in bucket_probes(probes, dir, query_keys, radius) {
+        for (row, code) in range.clone().zip(lo.get(range).unwrap_or_default()) {
+            let row_key = (code[0] >> shift) as u32;
+            let keep = ((row_key ^ key) & rem_mask).count_ones() <= budget;
+            candidates.push_if(((row as u64) << query_bits) | query_idx as u64, keep);
         }
     }
 }
@@ -162,17 +160,13 @@ fn merge_scalar(
         query_bits,
     } = shape;
     let rem_mask = low_mask(rem_bits);
-    for group in 0..probes.groups() {
-        for &item in probes.group(group) {
-            let (range, key, query_idx, budget) =
-                probe_of(probes, group, item, dir, query_keys, radius);
-            for &entry in table.get(range).unwrap_or_default() {
-                let keep = ((entry ^ key) & rem_mask).count_ones() <= budget;
-                candidates.push_if(
-                    (u64::from(entry >> rem_bits) << query_bits) | query_idx as u64,
-                    keep,
-                );
-            }
+    for (range, key, query_idx, budget) in bucket_probes(probes, dir, query_keys, radius) {
+        for &entry in table.get(range).unwrap_or_default() {
+            let keep = ((entry ^ key) & rem_mask).count_ones() <= budget;
+            candidates.push_if(
+                (u64::from(entry >> rem_bits) << query_bits) | query_idx as u64,
+                keep,
+            );
         }
     }
 }
@@ -205,63 +199,58 @@ fn merge_avx512(
     let rem_mask_v = _mm512_set1_epi32(rem_mask as i32);
     let rem_shift = _mm_cvtsi32_si128(rem_bits as i32);
     let query_shift = _mm_cvtsi32_si128(query_bits as i32);
-    for group in 0..probes.groups() {
-        for &item in probes.group(group) {
-            let (range, key, query_idx, budget) =
-                probe_of(probes, group, item, dir, query_keys, radius);
-            let key_v = _mm512_set1_epi32(key as i32);
-            let budget_v = _mm512_set1_epi32(budget as i32);
-            let query_v = _mm512_set1_epi64(query_idx as i64);
-            let mut at = range.start;
-            while at < range.end {
-                let Some(lanes) = table.get(at..at + 16) else {
-                    // The last entries of the table: one at a time.
-                    for &entry in table.get(at..range.end).unwrap_or_default() {
-                        let keep = ((entry ^ key) & rem_mask).count_ones() <= budget;
-                        candidates.push_if(
-                            (u64::from(entry >> rem_bits) << query_bits) | query_idx as u64,
-                            keep,
-                        );
-                    }
-                    break;
-                };
-                let valid = (1u32 << (range.end - at).min(16)).wrapping_sub(1) as u16;
-                // SAFETY: `lanes` is 16 in-bounds u32s; unaligned loads are allowed.
-                let entries = unsafe { _mm512_loadu_si512(lanes.as_ptr().cast()) };
-                let near = _mm512_and_si512(_mm512_xor_si512(entries, key_v), rem_mask_v);
-                let keep = _mm512_cmple_epu32_mask(_mm512_popcnt_epi32(near), budget_v) & valid;
-                if keep != 0 {
-                    let rows =
-                        _mm512_maskz_compress_epi32(keep, _mm512_srl_epi32(entries, rem_shift));
-                    candidates.reserve(16);
-                    let len = candidates.len;
-                    if let Some(out) = candidates.buf.get_mut(len..len + 16) {
-                        let (first, second) = out.split_at_mut(8);
-                        let first_v = _mm512_or_si512(
+    for (range, key, query_idx, budget) in bucket_probes(probes, dir, query_keys, radius) {
+        let key_v = _mm512_set1_epi32(key as i32);
+        let budget_v = _mm512_set1_epi32(budget as i32);
+        let query_v = _mm512_set1_epi64(query_idx as i64);
+        let mut at = range.start;
+        while at < range.end {
+            let Some(lanes) = table.get(at..at + 16) else {
+                // The last entries of the table: one at a time.
+                for &entry in table.get(at..range.end).unwrap_or_default() {
+                    let keep = ((entry ^ key) & rem_mask).count_ones() <= budget;
+                    candidates.push_if(
+                        (u64::from(entry >> rem_bits) << query_bits) | query_idx as u64,
+                        keep,
+                    );
+                }
+                break;
+            };
+            let valid = (1u32 << (range.end - at).min(16)).wrapping_sub(1) as u16;
+            // SAFETY: `lanes` is 16 in-bounds u32s; unaligned loads are allowed.
+            let entries = unsafe { _mm512_loadu_si512(lanes.as_ptr().cast()) };
+            let near = _mm512_and_si512(_mm512_xor_si512(entries, key_v), rem_mask_v);
+            let keep = _mm512_cmple_epu32_mask(_mm512_popcnt_epi32(near), budget_v) & valid;
+            if keep != 0 {
+                let rows = _mm512_maskz_compress_epi32(keep, _mm512_srl_epi32(entries, rem_shift));
+                candidates.reserve(16);
+                let len = candidates.len;
+                if let Some(out) = candidates.buf.get_mut(len..len + 16) {
+                    let (first, second) = out.split_at_mut(8);
+                    let first_v = _mm512_or_si512(
+                        _mm512_sll_epi64(
+                            _mm512_cvtepu32_epi64(_mm512_castsi512_si256(rows)),
+                            query_shift,
+                        ),
+                        query_v,
+                    );
+                    // SAFETY: each half is 8 in-bounds u64s.
+                    unsafe { _mm512_storeu_si512(first.as_mut_ptr().cast(), first_v) };
+                    if keep.count_ones() > 8 {
+                        let second_v = _mm512_or_si512(
                             _mm512_sll_epi64(
-                                _mm512_cvtepu32_epi64(_mm512_castsi512_si256(rows)),
+                                _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64::<1>(rows)),
                                 query_shift,
                             ),
                             query_v,
                         );
-                        // SAFETY: each half is 8 in-bounds u64s.
-                        unsafe { _mm512_storeu_si512(first.as_mut_ptr().cast(), first_v) };
-                        if keep.count_ones() > 8 {
-                            let second_v = _mm512_or_si512(
-                                _mm512_sll_epi64(
-                                    _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64::<1>(rows)),
-                                    query_shift,
-                                ),
-                                query_v,
-                            );
-                            // SAFETY: as above.
-                            unsafe { _mm512_storeu_si512(second.as_mut_ptr().cast(), second_v) };
-                        }
-                        candidates.len += keep.count_ones() as usize;
+                        // SAFETY: as above.
+                        unsafe { _mm512_storeu_si512(second.as_mut_ptr().cast(), second_v) };
                     }
+                    candidates.len += keep.count_ones() as usize;
                 }
-                at += 16;
             }
+            at += 16;
         }
     }
 }
