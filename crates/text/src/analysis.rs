@@ -150,6 +150,15 @@ impl Analysis {
         max > 0 && self.lang_votes.get(usize::from(lang)).copied() == Some(max)
     }
 
+    /// True if the text's stopwords vote for some language clearly (by two
+    /// or more) more than for `lang`: short texts share many stopwords
+    /// (`un`, `de`), so a one-vote lead says little.
+    fn other_lang_on_top(&self, lang: u8) -> bool {
+        let max = self.lang_votes.iter().copied().max().unwrap_or(0);
+        let own = self.lang_votes.get(usize::from(lang)).copied().unwrap_or(0);
+        max >= own + 2
+    }
+
     /// Index of the first hit starting at or after `pos`.
     pub(crate) fn first_at(&self, pos: u32) -> usize {
         self.hits.partition_point(|hit| hit.start < pos)
@@ -247,7 +256,9 @@ impl Analysis {
                     }
                 }
                 Kind::Adult => adults.push((hit.start, hit.end)),
-                Kind::SexExplicit => sexual.push(self.sex(hit, SexKind::Explicit, 1.0)),
+                Kind::SexExplicit if !(hit.lang_only && self.other_lang_on_top(hit.lang)) => {
+                    sexual.push(self.sex(hit, SexKind::Explicit, 1.0));
+                }
                 Kind::SexSuggestive => sexual.push(self.sex(hit, SexKind::Suggestive, 0.6)),
                 Kind::SexAnatomy => sexual.push(self.sex(hit, SexKind::Anatomy, 0.6)),
                 Kind::Sexualising => sexual.push(self.sex(hit, SexKind::Sexualising, 0.9)),

@@ -63,7 +63,7 @@ impl TextDetector {
     pub fn detect(&self, text: &str) -> Vec<Finding> {
         let norm = normalize(text);
         let analysis = Analysis::new(&self.lexicon, &norm);
-        let message = score_message(&analysis, &norm, None);
+        let message = score_message(&analysis, &norm, text, None, true);
         let mut findings = message.findings;
         let view = TurnView {
             analysis: &analysis,
@@ -93,8 +93,13 @@ impl TextDetector {
             .collect();
         let mut findings: Vec<Finding> = Vec::new();
         let mut parts = Vec::with_capacity(turns.len());
-        for (idx, (norm, analysis)) in norms.iter().zip(&analyses).enumerate() {
-            let message = score_message(analysis, norm, Some(idx));
+        let lone = turns
+            .iter()
+            .filter(|turn| turn.role != Role::System)
+            .count()
+            <= 1;
+        for (idx, ((norm, analysis), turn)) in norms.iter().zip(&analyses).zip(turns).enumerate() {
+            let message = score_message(analysis, norm, &turn.text, Some(idx), lone);
             for finding in message.findings {
                 merge_best(&mut findings, finding);
             }

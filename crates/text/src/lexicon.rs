@@ -9,10 +9,10 @@
 //! | `minor` | `strong`, `teen`, `weak`, `modifiers`, `school`, `lang_only` | a reference to a minor, by strength; `modifiers` (little, young) raise a weak noun that follows; `lang_only` entries count only when the text is in the file's language (Dutch `kind`) |
 //! | `age` | `numbers` (word = value), `units`, `units_bare`, `months`, `before`, `statement`, `not_age_after`, `time_before`, `time_after`, `grade_before`, `grade_after`, `after_noun`, `compound_units` | the pieces that turn a number into an age or a school grade; `after_noun` joins a child noun to a bare number that is its age (`Mädchen mit 12`, `menina de 12`); `compound_units` are written onto every number word as one word (`zwölfjährige`) |
 //! | `adult` | `markers` | adult context: cancels a weak minor noun nearby |
-//! | `sexual` | `explicit`, `suggestive`, `anatomy`, `sexualising`, `acts`, `material`, `negated`, `topic` | sexual content by kind; `material` names abuse material itself (minor and sexual in one); `negated` and `topic` phrases absorb the sexual words inside them (`non sexual`, `sex education`) |
-//! | `intent` | `create`, `acquire`, `media`, `desire`, `non_request`, `discourse`, `audience` | request framing; `non_request` right before a verb makes it reported speech (`asked me to send`); `audience` before a child noun makes the child the one the thing is for (`a story for a 6 year old`), so that clothing and body words are not said of the child |
+//! | `sexual` | `explicit`, `suggestive`, `anatomy`, `sexualising`, `acts`, `material`, `negated`, `topic`, `lang_only` | sexual content by kind; `material` names abuse material itself (minor and sexual in one); `negated` and `topic` phrases absorb the sexual words inside them (`non sexual`, `sex education`); `lang_only` entries are explicit words that are ordinary words in another language (French `nu` is Dutch for "now") and count unless the text is in another language |
+//! | `intent` | `create`, `acquire`, `media`, `desire`, `non_request`, `reporting`, `discourse`, `audience` | request framing; `non_request` right before a verb makes it reported speech (`asked me to send`); `reporting` verbs (`wants her to`, `told my daughter to`, `le pide`) make every request after them in their sentence reported speech, unless said by `i`, `we` or `you`; `audience` before a child noun makes the child the one the thing is for (`a story for a 6 year old`), so that clothing and body words are not said of the child |
 //! | `context` | `protective`, `education`, `health`, `news`, `research`, `parenting`, `talk`, `about` | benign contexts that dampen scores; `talk` (talk, explain) and `about` (the word that introduces a topic) frame a sexual word as the topic of a conversation with a child, not something said of the child (`talk to my son about pornography`) |
-//! | `help` | `question`, `disclosure` | help-seeking |
+//! | `help` | `question`, `disclosure`, `advice` | help-seeking; `advice` entries are the speaker asking what they should do or whether something is wrong (`should i`, `soll ich`, `is that a crime`) and count only in a sentence that is a question (it ends with `?` or opens with a question word) |
 //! | `grooming` | `age_probing`, `trust`, `secrecy`, `secrecy_benign`, `isolation`, `platform`, `gifts`, `image_request`, `meeting` | grooming stages |
 //! | `sextortion` | `threat`, `demand`, `possession` | sextortion |
 //! | `stopwords` | `words` | language identification |
@@ -80,6 +80,9 @@ pub(crate) enum Kind {
     IntentMedia,
     Desire,
     NonRequest,
+    /// A third party's asking verb (`wants her to`, `keeps telling me to`,
+    /// `le pide`): a request later in its sentence is what they asked for.
+    Reporting,
     /// Before a child noun: the one something is for (`for`, `para`).
     Audience,
     Discourse,
@@ -95,6 +98,8 @@ pub(crate) enum Kind {
     About,
     HelpQuestion,
     HelpDisclosure,
+    /// A first-person advice question, counted only in a question sentence.
+    HelpAdvice,
     Stage(Stage),
     SecrecyBenign,
     Threat,
@@ -133,6 +138,8 @@ impl Kind {
                 | Kind::Parenting
                 | Kind::HelpQuestion
                 | Kind::HelpDisclosure
+                | Kind::HelpAdvice
+                | Kind::Reporting
                 | Kind::Stage(_)
                 | Kind::SecrecyBenign
                 | Kind::Threat
@@ -242,7 +249,8 @@ lists!(Sexual {
     acts,
     material,
     negated,
-    topic
+    topic,
+    lang_only
 });
 lists!(Intent {
     create,
@@ -250,6 +258,7 @@ lists!(Intent {
     media,
     desire,
     non_request,
+    reporting,
     discourse,
     audience
 });
@@ -265,7 +274,8 @@ lists!(Context {
 });
 lists!(Help {
     question,
-    disclosure
+    disclosure,
+    advice
 });
 lists!(Grooming {
     age_probing,
@@ -418,6 +428,7 @@ impl LexiconBuilder {
         add("adult.markers", &file.adult.markers, Kind::Adult, false)?;
         let s = &file.sexual;
         add("sexual.explicit", &s.explicit, Kind::SexExplicit, false)?;
+        add("sexual.lang_only", &s.lang_only, Kind::SexExplicit, true)?;
         add(
             "sexual.suggestive",
             &s.suggestive,
@@ -446,6 +457,7 @@ impl LexiconBuilder {
             Kind::NonRequest,
             false,
         )?;
+        add("intent.reporting", &i.reporting, Kind::Reporting, false)?;
         add("intent.discourse", &i.discourse, Kind::Discourse, false)?;
         add("intent.audience", &i.audience, Kind::Audience, false)?;
         let c = &file.context;
@@ -469,6 +481,7 @@ impl LexiconBuilder {
             Kind::HelpDisclosure,
             false,
         )?;
+        add("help.advice", &file.help.advice, Kind::HelpAdvice, false)?;
         let g = &file.grooming;
         add(
             "grooming.age_probing",
