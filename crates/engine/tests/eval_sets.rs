@@ -52,13 +52,16 @@ fn dev_set_meets_the_goals() {
 
 #[test]
 fn held_out_set_does_not_regress() {
-    // The blind set of 2026-12-07: written from the issue and DESIGN.md by
-    // someone who never saw the code or the lexicons, and run only as
-    // aggregates. The floors are its first figures (README.md, "Text
-    // detection"); they guard against regressions and are below the goals,
-    // which this set shows the built-in detectors do not yet meet on
-    // phrasing they were not built from (help-seeking read as solicitation
-    // must be 0; it was 5).
+    // Two blind sets, run only as aggregates: `ho2-*` (2026-12-07, every
+    // category) and `ho5-*` (2026-12-07, help-seeking and hard negatives),
+    // each written from the issue and DESIGN.md by someone who never saw the
+    // code, the lexicons or the dev set. The floors are their figures after
+    // the help-seeking rework (README.md, "Text detection"); they guard
+    // against regressions and are below the goals, which these sets show the
+    // built-in detectors do not yet meet on phrasing they were not built
+    // from. Solicitation recall is 0.789: the rework moved one blind request
+    // to help-seeking while it moved help-seeking read as solicitation from
+    // 13 to 4 (which must reach 0).
     let report = run("text-heldout.jsonl");
     let recall = |name: &str| {
         report
@@ -68,9 +71,10 @@ fn held_out_set_does_not_regress() {
             .map_or(0.0, |c| c.recall)
     };
     for (name, floor) in [
-        ("csam_solicitation", 0.79),
+        ("csam_solicitation", 0.78),
         ("minor_sexualization", 0.6),
         ("sextortion", 0.71),
+        ("help_seeking", 0.55),
     ] {
         assert!(
             recall(name) >= floor,
@@ -86,12 +90,12 @@ fn held_out_set_does_not_regress() {
         solicitation.precision
     );
     assert!(
-        report.benign_false_positive_rate <= 0.007,
+        report.benign_false_positive_rate <= 0.004,
         "held-out benign fp rose to {}",
         report.benign_false_positive_rate
     );
     assert!(
-        report.help_seeking_as_solicitation <= 5,
+        report.help_seeking_as_solicitation <= 4,
         "held-out help-seeking read as solicitation rose to {}",
         report.help_seeking_as_solicitation
     );
