@@ -967,7 +967,10 @@ fn help_parts(analysis: &Analysis, pairs: &[Pair], sentences: &Sentences, lone: 
             matches!(hit.kind, Kind::Threat | Kind::Demand | Kind::Possession) && hit.weight >= 0.5
         })
         || (disclosure > 0.0
-            && (!analysis.minors.is_empty() || media || !analysis.sexual.is_empty())));
+            && (!analysis.minors.is_empty() || media || !analysis.sexual.is_empty()))
+        // Someone asked a child for pictures (`... someone who asked my 13
+        // year old for photos`): what happened, told by a reporting verb.
+        || (has(|kind| kind == Kind::Reporting) && media && !analysis.minors.is_empty()));
     let first_person = text
         .split(|b| !b.is_ascii_alphanumeric())
         .any(|word| FIRST_PERSON.contains(&word));
@@ -1191,6 +1194,11 @@ mod tests {
         use Category::{CsamSolicitation as Sol, HelpSeeking as Help};
         let rows: &[(&str, &[Category], &[Category])] = &[
             // A third party's request, told by the one asked or a parent.
+            (
+                "how do i report someone who asked my 13 year old for photos",
+                &[Help],
+                &[Sol],
+            ),
             (
                 "im 14 and a man keeps telling me to send nudes. what do i do",
                 &[Help],
