@@ -142,6 +142,13 @@ impl HelpParts {
         }
     }
 
+    /// The only question is an advice question and nothing is disclosed:
+    /// the shape of a request too (`how do i get ...`), which excuses
+    /// nothing.
+    fn advice_alone(&self) -> bool {
+        self.advice_only && self.disclosure == 0.0
+    }
+
     /// Parts of a conversation: the strongest of each, relevant if any is.
     pub(crate) fn merge(self, other: HelpParts) -> HelpParts {
         HelpParts {
@@ -194,7 +201,7 @@ pub(crate) fn score_message(
         disclosure: help_parts.named_disclosure,
         ..help_parts
     };
-    let excuses = excuse.score() >= 0.5 && !(excuse.advice_only && excuse.disclosure == 0.0);
+    let excuses = excuse.score() >= 0.5 && !excuse.advice_alone();
     let directive = has_direct_create(analysis, &sentences);
 
     // A message that tells what happened or asks what to do names images
@@ -245,7 +252,7 @@ pub(crate) fn score_message(
         }
     }
     let solicitation = best_solicit.as_ref().map_or(0.0, |(score, ..)| *score);
-    if solicitation >= 0.5 && help_parts.advice_only && help_parts.disclosure == 0.0 {
+    if solicitation >= 0.5 && help_parts.advice_alone() {
         help = 0.0;
     }
     if let Some((score, pair, intent)) = best_solicit
@@ -703,16 +710,16 @@ fn contains_word(haystack: &str, word: &str) -> bool {
 /// me`), which help-seeking framing does not excuse.
 fn has_direct_create(analysis: &Analysis, sentences: &Sentences) -> bool {
     let text = sentences.text;
+    let addressed = |hit: &Hit| {
+        let start = hit.start as usize;
+        let phrase = std::str::from_utf8(&text[start..hit.end as usize]).unwrap_or("");
+        start == 0
+            || text[start - 1] == b'.'
+            || phrase.split(' ').any(|word| DIRECT_TOKENS.contains(&word))
+            || ASK_WORDS.iter().any(|ask| contains_word(phrase, ask))
+            || asks_reader(text, start)
+    };
     analysis.hits.iter().any(|hit| {
-        let addressed = |hit: &Hit| {
-            let start = hit.start as usize;
-            let phrase = std::str::from_utf8(&text[start..hit.end as usize]).unwrap_or("");
-            start == 0
-                || text[start - 1] == b'.'
-                || phrase.split(' ').any(|word| DIRECT_TOKENS.contains(&word))
-                || ASK_WORDS.iter().any(|ask| contains_word(phrase, ask))
-                || asks_reader(text, start)
-        };
         (hit.kind == Kind::IntentCreate
             // A verb of getting orders only with its object in its sentence
             // (`send me nudes`, not `i need. to know the steps`).
@@ -855,8 +862,6 @@ fn help_parts(analysis: &Analysis, pairs: &[Pair], sentences: &Sentences, lone: 
                 && hit.start - question.end <= 8
         })
     };
-    // An advice question (`should i`, `is that a crime`) is one only in a
-    // sentence that asks; `i should tell you` and `do i look` are not.
     let specific = analysis
         .hits
         .iter()
@@ -870,9 +875,10 @@ fn help_parts(analysis: &Analysis, pairs: &[Pair], sentences: &Sentences, lone: 
         && text
             .split(|b| !b.is_ascii_alphanumeric())
             .any(|word| SECOND_PERSON.contains(&word));
-    // Resource words (`police`, `hotline`, weight below 1) ask only in a
-    // sentence that asks; the speaker's own modal (`should i`) also at the
-    // start of a clause.
+    // An advice question (`should i`, `is that a crime`) is one only in a
+    // sentence that asks (`i should tell you` is not); the speaker's own
+    // modal also at the start of a clause, resource words (`police`, weight
+    // below 1) not.
     let advice = if lone && !addressed {
         analysis
             .hits
@@ -934,9 +940,6 @@ fn help_parts(analysis: &Analysis, pairs: &[Pair], sentences: &Sentences, lone: 
     }
     let has = |pred: fn(Kind) -> bool| analysis.hits.iter().any(|hit| pred(hit.kind));
     let media = has(|kind| kind == Kind::IntentMedia);
-    // An advice question alone needs a concern, not a topic: a sexual word
-    // that is the topic of a talk or a lesson (`how do i talk to my 12 year
-    // old about porn`) is a parent's ordinary question.
     let advice_only = specific < 1.0 && advice > 0.0;
     // A parent's question about a lesson or a talk (`how do i talk to my 12
     // year old about porn`) is not about abuse unless something is disclosed
@@ -1040,14 +1043,12 @@ impl Sentences<'_> {
             original.len()
         }
         .min(original.len());
-        let ends = original[from..(from + SENTENCE_LOOKAHEAD).min(original.len())]
-            .iter()
-            .enumerate()
-            .find(|(idx, b)| {
-                matches!(b, b'.' | b'!' | b';' | b'\n' | b'?')
-                    || (**b == 0xEF && original[from + idx..].starts_with("？".as_bytes()))
+        let ends = (from..(from + SENTENCE_LOOKAHEAD).min(original.len()))
+            .find(|&idx| {
+                matches!(original[idx], b'.' | b'!' | b';' | b'\n')
+                    || question_mark_at(original, idx)
             })
-            .is_some_and(|(_, b)| *b != b'.' && *b != b'!' && *b != b';' && *b != b'\n');
+            .is_some_and(|idx| question_mark_at(original, idx));
         if ends {
             return true;
         }
@@ -1061,13 +1062,12 @@ impl Sentences<'_> {
             .windows(2)
             .any(|pair| pair == "¿".as_bytes())
     }
-}
 
-impl Sentences<'_> {
     /// True if the original text holds a question mark (ASCII or
     /// fullwidth).
     fn has_question_mark(&self) -> bool {
-        memchr_question(self.original)
+        self.original.contains(&b'?')
+            || (0..self.original.len()).any(|idx| question_mark_at(self.original, idx))
     }
 
     /// True if the original text has a comma between normalised bytes `from`
@@ -1102,13 +1102,10 @@ impl Sentences<'_> {
     }
 }
 
-fn memchr_question(bytes: &[u8]) -> bool {
-    let fullwidth = "？".as_bytes();
-    bytes.contains(&b'?')
-        || bytes
-            .iter()
-            .enumerate()
-            .any(|(idx, b)| *b == fullwidth[0] && bytes[idx..].starts_with(fullwidth))
+/// A question mark, ASCII or fullwidth, starts at byte `idx`.
+fn question_mark_at(bytes: &[u8], idx: usize) -> bool {
+    const FULLWIDTH: &[u8] = "？".as_bytes();
+    bytes[idx] == b'?' || (bytes[idx] == FULLWIDTH[0] && bytes[idx..].starts_with(FULLWIDTH))
 }
 
 /// How far after a request its sentence's end is searched for.
