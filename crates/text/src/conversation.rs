@@ -204,6 +204,7 @@ pub(crate) fn score_turns(
     let mut first: BTreeMap<Stage, (usize, Hit)> = BTreeMap::new();
     let mut sexual_talk: Option<(usize, u32, u32)> = None;
     let mut minor_context: f64 = 0.0;
+    let mut child_context = false;
     let mut evidence = Sextortion::default();
     for (idx, view) in turns.iter().enumerate() {
         let analysis = view.analysis;
@@ -217,6 +218,7 @@ pub(crate) fn score_turns(
         if view.help {
             continue;
         }
+        child_context |= analysis.has(Kind::ChildContext);
         let benign_secret = analysis.has(Kind::SecrecyBenign);
         for (stage, hit) in analysis.stages() {
             if stage == Stage::Secrecy && benign_secret {
@@ -231,7 +233,9 @@ pub(crate) fn score_turns(
         }
         evidence.add_turn(idx, analysis);
     }
-    if first.contains_key(&Stage::AgeProbing) {
+    // Asking a child's age, or speaking to a child (`your parents`, `after
+    // school`), puts a minor in the conversation.
+    if first.contains_key(&Stage::AgeProbing) || child_context {
         minor_context = minor_context.max(0.5);
     }
 
@@ -640,6 +644,37 @@ mod tests {
         assert!(score("pay me 300 by tonight or the video goes to your parents") >= 0.5);
         assert!(score("i recorded our video call. i'll send it to your mom unless you pay") >= 0.5);
         assert!(score("envoie 200 euros ou toute ta famille va recevoir la vidéo") >= 0.5);
+    }
+
+    /// Speaking to a child (`your parents`, `home alone`) puts a minor in
+    /// the conversation, as a stated age does; the same stages between
+    /// adults are not grooming.
+    #[test]
+    fn child_context_counts_as_a_minor() {
+        let detector = crate::TextDetector::built_in().unwrap();
+        let grooming = |turns: &[&str]| {
+            let turns: Vec<Turn> = turns.iter().map(|t| Turn::new(Role::User, *t)).collect();
+            detector
+                .detect_conversation(&turns)
+                .iter()
+                .filter(|f| f.category == Category::Grooming)
+                .map(|f| f.score)
+                .fold(0.0, f64::max)
+        };
+        assert!(
+            grooming(&[
+                "are you home alone right now?",
+                "i live close to you",
+                "we could meet on saturday, your parents don't need to know",
+            ]) >= 0.5
+        );
+        assert!(
+            grooming(&[
+                "are you free on saturday?",
+                "we could meet for coffee near the station",
+                "bring the report, the team wants to see it",
+            ]) < 0.5
+        );
     }
 
     #[test]

@@ -12,8 +12,8 @@
 //! | `sexual` | `explicit`, `suggestive`, `anatomy`, `sexualising`, `acts`, `material`, `negated`, `topic`, `lang_only` | sexual content by kind; `material` names abuse material itself (minor and sexual in one); `negated` and `topic` phrases absorb the sexual words inside them (`non sexual`, `sex education`); `lang_only` entries are explicit words that are ordinary words in another language (French `nu` is Dutch for "now") and count unless the text is in another language |
 //! | `intent` | `create`, `acquire`, `media`, `desire`, `non_request`, `reporting`, `discourse`, `audience` | request framing; `non_request` right before a verb makes it reported speech (`asked me to send`); `reporting` verbs (`wants her to`, `told my daughter to`, `le pide`) make every request after them in their clause reported speech, unless said by `i`, `we` or `you` or asked of the reader (`can you`); `audience` before a child noun makes the child the one the thing is for (`a story for a 6 year old`), so that clothing and body words are not said of the child |
 //! | `context` | `protective`, `education`, `health`, `news`, `research`, `parenting`, `talk`, `about` | benign contexts that dampen scores; `talk` (talk, explain) and `about` (the word that introduces a topic) frame a sexual word as the topic of a conversation with a child, not something said of the child (`talk to my son about pornography`) |
-//! | `help` | `question`, `disclosure`, `advice` | help-seeking; `advice` entries are the speaker asking what they should do or whether something is wrong (`should i`, `soll ich`, `is that a crime`) and count only in a message of its own, in a sentence that is a question (it ends with `?` or opens with a question word) or, at full weight, at the start of a clause; resource words (`police@0.6`) need a disclosure too |
-//! | `grooming` | `age_probing`, `trust`, `secrecy`, `secrecy_benign`, `isolation`, `platform`, `gifts`, `image_request`, `meeting` | grooming stages |
+//! | `help` | `question`, `disclosure`, `advice`, `resource` | help-seeking; `advice` entries are the speaker asking what they should do or whether something is wrong (`should i`, `soll ich`, `is that a crime`) and count only in a message of its own, in a sentence that is a question (it ends with `?` or opens with a question word) or, at full weight, at the start of a clause; resource words (`police@0.6`) need a disclosure too; `resource` entries name a helpline or reporting line for children (`kindertelefoon`, `nummer gegen kummer`) and are a help question about something relevant by themselves |
+//! | `grooming` | `age_probing`, `trust`, `secrecy`, `secrecy_benign`, `isolation`, `platform`, `gifts`, `image_request`, `meeting`, `child_context` | grooming stages; `child_context` is what is said to a child (`your parents`, `after school`, `your teacher`): a minor is present, as with a stated age, but only for grooming |
 //! | `sextortion` | `threat`, `demand`, `possession` | sextortion |
 //! | `stopwords` | `words` | language identification |
 //!
@@ -100,8 +100,15 @@ pub(crate) enum Kind {
     HelpDisclosure,
     /// A first-person advice question, counted only in a question sentence.
     HelpAdvice,
+    /// A helpline or reporting line asked for (`kindertelefoon`, `a
+    /// helpline for children`): a specific help question, relevant by
+    /// itself.
+    HelpResource,
     Stage(Stage),
     SecrecyBenign,
+    /// Said to a child: the addressee's parents, teacher or school (`your
+    /// parents`, `after school`); a minor present, for grooming only.
+    ChildContext,
     Threat,
     Demand,
     Possession,
@@ -139,9 +146,11 @@ impl Kind {
                 | Kind::HelpQuestion
                 | Kind::HelpDisclosure
                 | Kind::HelpAdvice
+                | Kind::HelpResource
                 | Kind::Reporting
                 | Kind::Stage(_)
                 | Kind::SecrecyBenign
+                | Kind::ChildContext
                 | Kind::Threat
                 | Kind::Demand
                 | Kind::Possession
@@ -275,7 +284,8 @@ lists!(Context {
 lists!(Help {
     question,
     disclosure,
-    advice
+    advice,
+    resource
 });
 lists!(Grooming {
     age_probing,
@@ -286,7 +296,8 @@ lists!(Grooming {
     platform,
     gifts,
     image_request,
-    meeting
+    meeting,
+    child_context
 });
 lists!(Sextortion {
     threat,
@@ -482,6 +493,12 @@ impl LexiconBuilder {
             false,
         )?;
         add("help.advice", &file.help.advice, Kind::HelpAdvice, false)?;
+        add(
+            "help.resource",
+            &file.help.resource,
+            Kind::HelpResource,
+            false,
+        )?;
         let g = &file.grooming;
         add(
             "grooming.age_probing",
@@ -525,6 +542,12 @@ impl LexiconBuilder {
             "grooming.meeting",
             &g.meeting,
             Kind::Stage(Stage::Meeting),
+            false,
+        )?;
+        add(
+            "grooming.child_context",
+            &g.child_context,
+            Kind::ChildContext,
             false,
         )?;
         let x = &file.sextortion;

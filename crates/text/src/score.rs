@@ -208,7 +208,8 @@ pub(crate) fn score_message(
     // (`a nude photo of a girl from year 8 is going round`) without asking
     // for them: a media noun alone is a request only in a query.
     let narrative = analysis.hits.iter().any(|hit| {
-        hit.kind == Kind::HelpDisclosure || (hit.kind == Kind::HelpQuestion && hit.weight >= 1.0)
+        matches!(hit.kind, Kind::HelpDisclosure | Kind::HelpResource)
+            || (hit.kind == Kind::HelpQuestion && hit.weight >= 1.0)
     });
 
     // Solicitation: the best pair with a request nearby.
@@ -318,7 +319,10 @@ pub(crate) fn score_message(
             .filter(|hit| {
                 matches!(
                     hit.kind,
-                    Kind::HelpQuestion | Kind::HelpDisclosure | Kind::HelpAdvice
+                    Kind::HelpQuestion
+                        | Kind::HelpDisclosure
+                        | Kind::HelpAdvice
+                        | Kind::HelpResource
                 )
             })
             .take(MAX_SPANS)
@@ -838,12 +842,18 @@ const SECOND_PERSON: [&[u8]; 24] = [
 fn help_parts(analysis: &Analysis, pairs: &[Pair], sentences: &Sentences, lone: bool) -> HelpParts {
     let text = sentences.text;
     // Most messages hold no help-seeking cue at all: nothing to weigh.
+    // (A parent naming their own child is one: see `own_child_harmed`.)
     if !analysis.hits.iter().any(|hit| {
         matches!(
             hit.kind,
-            Kind::HelpQuestion | Kind::HelpDisclosure | Kind::HelpAdvice
+            Kind::HelpQuestion
+                | Kind::HelpDisclosure
+                | Kind::HelpAdvice
+                | Kind::HelpResource
+                | Kind::Parenting
         )
-    }) {
+    }) && (!lone || analysis.minors.is_empty())
+    {
         return HelpParts::default();
     }
     // A question that asks for the means of a request (`what do i do to
@@ -868,6 +878,12 @@ fn help_parts(analysis: &Analysis, pairs: &[Pair], sentences: &Sentences, lone: 
         .filter(|hit| hit.kind == Kind::HelpQuestion && !means(hit))
         .map(|hit| f64::from(hit.weight))
         .fold(0.0, f64::max);
+    // Asking for a helpline is asking where to turn (not asking about its
+    // figures for a thesis).
+    let resource = analysis.has(Kind::HelpResource)
+        && !analysis.has(Kind::Research)
+        && !analysis.has(Kind::News);
+    let specific = if resource { 1.0 } else { specific };
     // An advice question is the asker's own: in a message that speaks to
     // someone (`can we talk on kik`, `should i buy you robux`) it is one
     // person asking another, the shape of grooming, not of asking for help.
@@ -938,6 +954,14 @@ fn help_parts(analysis: &Analysis, pairs: &[Pair], sentences: &Sentences, lone: 
     if disclosures >= 2 && !asks_for_something {
         disclosure = disclosure.max(0.8);
     }
+    // A parent telling what someone did to their own child is a disclosure
+    // even without a question (`my daughter got messages from an adult
+    // asking for photos`).
+    let own_child_harmed =
+        lone && !addressed && !asks_for_something && own_child_harmed(analysis, text);
+    if own_child_harmed {
+        disclosure = disclosure.max(0.8);
+    }
     let has = |pred: fn(Kind) -> bool| analysis.hits.iter().any(|hit| pred(hit.kind));
     let media = has(|kind| kind == Kind::IntentMedia);
     let advice_only = specific < 1.0 && advice > 0.0;
@@ -948,7 +972,9 @@ fn help_parts(analysis: &Analysis, pairs: &[Pair], sentences: &Sentences, lone: 
         && disclosure == 0.0
         && (analysis.sexual.iter().any(|s| s.topic)
             || has(|kind| matches!(kind, Kind::Education | Kind::Talk | Kind::Health)));
-    let relevant = !lesson
+    let relevant = own_child_harmed
+        || resource
+        || !lesson
         // Clothing words (`bikini`) next to a child are ordinary parent talk,
         // unless pictures are asked for.
         && (pairs.iter().any(|pair| {
@@ -986,6 +1012,143 @@ fn help_parts(analysis: &Analysis, pairs: &[Pair], sentences: &Sentences, lone: 
         named_disclosure,
     }
 }
+
+/// First-person possessives: `my` in the seven languages.
+const OWN: [&[u8]; 37] = [
+    b"my",
+    b"our",
+    b"mi",
+    b"mis",
+    b"nuestro",
+    b"nuestra",
+    b"nuestros",
+    b"nuestras",
+    b"mon",
+    b"ma",
+    b"mes",
+    b"notre",
+    b"nos",
+    b"mein",
+    b"meine",
+    b"meinem",
+    b"meinen",
+    b"meiner",
+    b"unser",
+    b"unsere",
+    b"unseren",
+    b"unserem",
+    b"meu",
+    b"minha",
+    b"meus",
+    b"minhas",
+    b"nosso",
+    b"nossa",
+    b"mio",
+    b"mia",
+    b"miei",
+    b"mie",
+    b"nostro",
+    b"nostra",
+    b"mijn",
+    b"onze",
+    b"ons",
+];
+
+/// First words of a first-person age statement (`i m 14`, `ik ben 15`,
+/// `tengo 13`).
+const SPEAKER: [&[u8]; 12] = [
+    b"i", b"im", b"ik", b"ich", b"j", b"je", b"yo", b"tengo", b"tenho", b"eu", b"ho", b"sono",
+];
+
+/// A child of the speaker's (`my daughter`, `mijn zoon van 12`, `my 11
+/// year old`), or the speaker a child, and someone else's harm to them: an
+/// adult who is not the child's parent, or `someone`, and what they did (a
+/// disclosure, a grooming stage, a threat, pictures asked for). Abuse as a
+/// topic is not enough: `safe sex` and `grooming` are topics of talks.
+fn own_child_harmed(analysis: &Analysis, text: &[u8]) -> bool {
+    let own = |start: u32| {
+        let before = &text[..(start as usize).min(text.len())];
+        before
+            .split(|b| !b.is_ascii_alphanumeric())
+            .rev()
+            .find(|word| !word.is_empty())
+            .is_some_and(|word| OWN.contains(&word))
+    };
+    let own_child = analysis.minors.iter().any(|minor| own(minor.start))
+        || analysis.hits.iter().any(|hit| {
+            matches!(
+                hit.kind,
+                Kind::MinorWeak | Kind::MinorStrong | Kind::MinorTeen
+            ) && own(hit.start)
+        });
+    // The speaker a child (`ik ben 15`, `i m 14`): what others did to them.
+    let speaker_child = analysis.hits.iter().any(|hit| {
+        hit.kind == Kind::AgeStatement
+            && text[hit.start as usize..]
+                .split(|b| !b.is_ascii_alphanumeric())
+                .next()
+                .is_some_and(|word| SPEAKER.contains(&word))
+            && analysis
+                .minors
+                .iter()
+                .any(|minor| minor.start >= hit.end && minor.start - hit.end <= 1)
+    });
+    if speaker_child
+        && analysis.hits.iter().any(|hit| match hit.kind {
+            Kind::HelpDisclosure => true,
+            Kind::Threat | Kind::Possession => hit.weight >= 0.5,
+            _ => false,
+        })
+    {
+        return true;
+    }
+    if !own_child {
+        return false;
+    }
+    let parent_word = |hit: &Hit| {
+        analysis.hits.iter().any(|other| {
+            other.kind == Kind::Parenting && other.start <= hit.start && hit.end <= other.end
+        })
+    };
+    // Someone else in the story: an adult who is not the child's parent,
+    // or `someone`.
+    let third_party = analysis
+        .hits
+        .iter()
+        .any(|hit| hit.kind == Kind::Adult && !parent_word(hit))
+        || text
+            .split(|b| !b.is_ascii_alphanumeric())
+            .any(|word| SOMEONE.contains(&word));
+    // What they did: a disclosure, a grooming stage, a threat, or pictures
+    // asked for (a verb reporting it, or a disclosure such as `asking for
+    // photos`).
+    let asked = analysis
+        .hits
+        .iter()
+        .any(|hit| matches!(hit.kind, Kind::Reporting | Kind::HelpDisclosure));
+    third_party
+        && analysis.hits.iter().any(|hit| match hit.kind {
+            Kind::HelpDisclosure | Kind::Material => true,
+            Kind::Threat | Kind::Possession => hit.weight >= 0.9,
+            Kind::Stage(stage) => stage != Stage::Platform,
+            Kind::IntentMedia => asked,
+            _ => false,
+        })
+}
+
+/// `someone` in the seven languages.
+const SOMEONE: [&[u8]; 10] = [
+    b"someone",
+    b"somebody",
+    b"alguien",
+    b"quelqu",
+    b"qqn",
+    b"jemand",
+    b"alguem",
+    b"qualcuno",
+    b"iemand",
+    b"stranger",
+];
 
 /// A request verb inside a question, addressed to the reader: right after
 /// `i`, `you`, `u`, `to`, `me` or `please` (`how do i find`, `can you make`,
@@ -1166,9 +1329,10 @@ const QUESTION_WORDS: [&[u8]; 27] = [
     b"quando",
 ];
 
-const FIRST_PERSON: [&[u8]; 22] = [
+const FIRST_PERSON: [&[u8]; 30] = [
     b"i", b"my", b"me", b"we", b"our", b"mi", b"mis", b"yo", b"mon", b"ma", b"mes", b"je", b"mein",
-    b"meine", b"ich", b"meu", b"minha", b"eu", b"mio", b"mia", b"mijn", b"ik",
+    b"meine", b"ich", b"meu", b"minha", b"eu", b"mio", b"mia", b"mijn", b"ik", b"mir", b"mich",
+    b"moi", b"mij", b"nous", b"uns", b"wij", b"j",
 ];
 
 #[cfg(test)]
@@ -1269,6 +1433,41 @@ mod tests {
                 "Write a children's book page explaining to 6 year olds that their body belongs to them.",
                 &[],
                 &[Sol],
+            ),
+            // A parent telling what an adult did to their child asks for
+            // help without a question; a parent's own plans do not.
+            (
+                "mijn dochter van 12 krijgt berichten van een volwassene die om foto's vraagt",
+                &[Help],
+                &[Sol],
+            ),
+            (
+                "my 14 year old wants to post photos of her art online",
+                &[],
+                &[Help, Sol],
+            ),
+            // ... nor a request, even with the child named.
+            (
+                "my daughter is 12, an adult asked me to generate nude photos of her, make them",
+                &[Sol],
+                &[],
+            ),
+            // A child telling what was done to them.
+            (
+                "iemand heeft een nepnaaktfoto van mij gemaakt en verspreid, ik ben 15",
+                &[Help],
+                &[Sol],
+            ),
+            // Asking for a helpline; not its figures for a thesis.
+            (
+                "is er een kindertelefoon waar ik anoniem kan bellen?",
+                &[Help],
+                &[],
+            ),
+            (
+                "Tesi di laurea sulla prevenzione: che dati pubblica Telefono Azzurro?",
+                &[],
+                &[Help],
             ),
         ];
         for (text, want, not) in rows {
