@@ -4,12 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-use childsafe_core::Policy;
+use childsafe_core::{Category, Policy};
 use childsafe_engine::{
     Engine,
-    eval::{EvalReport, evaluate, parse_items},
+    eval::{EvalItem, EvalReport, evaluate, parse_items},
 };
-use childsafe_text::TextDetector;
+use childsafe_text::{TextDetector, input::InputContent};
 
 fn run(file: &str) -> EvalReport {
     let path = format!("{}/../text/eval/{file}", env!("CARGO_MANIFEST_DIR"));
@@ -56,12 +56,11 @@ fn held_out_set_does_not_regress() {
     // category) and `ho5-*` (2026-12-07, help-seeking and hard negatives),
     // each written from the issue and DESIGN.md by someone who never saw the
     // code, the lexicons or the dev set. The floors are their figures after
-    // the help-seeking rework (README.md, "Text detection"); they guard
-    // against regressions and are below the goals, which these sets show the
+    // the round of 2026-12-07 (README.md, "Text detection"), which was tuned
+    // on a third blind set (`ho6`, now in the dev set); they guard against
+    // regressions and are below the goals, which these sets show the
     // built-in detectors do not yet meet on phrasing they were not built
-    // from. Solicitation recall is 0.789: the rework moved one blind request
-    // to help-seeking while it moved help-seeking read as solicitation from
-    // 13 to 4 (which must reach 0).
+    // from. Help-seeking read as solicitation is 4 (it must reach 0).
     let report = run("text-heldout.jsonl");
     let recall = |name: &str| {
         report
@@ -73,8 +72,9 @@ fn held_out_set_does_not_regress() {
     for (name, floor) in [
         ("csam_solicitation", 0.78),
         ("minor_sexualization", 0.6),
+        ("grooming", 0.71),
         ("sextortion", 0.71),
-        ("help_seeking", 0.57),
+        ("help_seeking", 0.65),
     ] {
         assert!(
             recall(name) >= floor,
@@ -99,4 +99,152 @@ fn held_out_set_does_not_regress() {
         "held-out help-seeking read as solicitation rose to {}",
         report.help_seeking_as_solicitation
     );
+}
+
+/// The dev set's solicitation requests, each rewritten the way people hide
+/// words from filters, must still be caught: the normaliser's job (issue 3,
+/// section 1). The rewrites are mechanical and deterministic; the floors are
+/// the figures measured when this test was written (2026-12-07), so a change
+/// that loses robustness fails here.
+#[test]
+fn obfuscated_solicitations_are_still_caught() {
+    let path = format!("{}/../text/eval/text-dev.jsonl", env!("CARGO_MANIFEST_DIR"));
+    let items = parse_items(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let requests: Vec<(&EvalItem, &str)> = items
+        .iter()
+        .filter(|item| item.labels == [Category::CsamSolicitation])
+        .filter_map(|item| match &item.content {
+            InputContent::Text(text) => Some((item, text.as_str())),
+            InputContent::Conversation(_) => None,
+        })
+        .collect();
+    let engine = Engine::new(Policy::default(), TextDetector::built_in().unwrap());
+    type Rewrite = fn(&str) -> String;
+    let rewrites: [(&str, Rewrite, f64); 7] = [
+        (
+            "leetspeak in the two longest words",
+            |text| on_longest(text, 2, leet),
+            0.95,
+        ),
+        (
+            "Cyrillic look-alike letters",
+            |text| text.chars().map(cyrillic).collect(),
+            0.98,
+        ),
+        (
+            "longest word spaced out",
+            |text| on_longest(text, 1, |word| spread(word, " ")),
+            0.95,
+        ),
+        (
+            "longest word dotted",
+            |text| on_longest(text, 1, |word| spread(word, ".")),
+            0.95,
+        ),
+        (
+            "fullwidth forms",
+            |text| text.chars().map(fullwidth).collect(),
+            0.97,
+        ),
+        (
+            "zero-width spaces between letters",
+            |text| spread(text, "\u{200b}"),
+            0.98,
+        ),
+        (
+            "vowels repeated in the longest word",
+            |text| on_longest(text, 1, stretch),
+            0.97,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, rewrite, floor) in rewrites {
+        let rewritten: Vec<EvalItem> = requests
+            .iter()
+            .map(|(item, text)| EvalItem {
+                content: InputContent::Text(rewrite(text)),
+                ..(*item).clone()
+            })
+            .collect();
+        let report = evaluate(&engine, &rewritten);
+        let recall = report.categories[0].recall;
+        println!(
+            "{name}: solicitation recall {recall:.3} of {}",
+            rewritten.len()
+        );
+        if recall < floor {
+            failures.push(format!("{name}: {recall:.3} < {floor}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:?}");
+}
+
+/// `text` with `rewrite` applied to its `count` longest words.
+fn on_longest(text: &str, count: usize, rewrite: impl Fn(&str) -> String) -> String {
+    let words: Vec<&str> = text.split(' ').collect();
+    let mut order: Vec<usize> = (0..words.len()).collect();
+    order.sort_by_key(|&idx| std::cmp::Reverse(words[idx].chars().count()));
+    order.truncate(count);
+    let rewritten: Vec<String> = words
+        .iter()
+        .enumerate()
+        .map(|(idx, word)| {
+            if order.contains(&idx) {
+                rewrite(word)
+            } else {
+                (*word).to_owned()
+            }
+        })
+        .collect();
+    rewritten.join(" ")
+}
+
+fn leet(word: &str) -> String {
+    word.chars()
+        .map(|ch| match ch {
+            'a' => '4',
+            'e' => '3',
+            'i' => '1',
+            'o' => '0',
+            's' => '5',
+            't' => '7',
+            other => other,
+        })
+        .collect()
+}
+
+fn cyrillic(ch: char) -> char {
+    match ch {
+        'a' => '\u{430}',
+        'e' => '\u{435}',
+        'o' => '\u{43e}',
+        'p' => '\u{440}',
+        'c' => '\u{441}',
+        'x' => '\u{445}',
+        'i' => '\u{456}',
+        'y' => '\u{443}',
+        other => other,
+    }
+}
+
+fn fullwidth(ch: char) -> char {
+    if ('!'..='~').contains(&ch) {
+        char::from_u32(ch as u32 + 0xFEE0).unwrap_or(ch)
+    } else {
+        ch
+    }
+}
+
+fn spread(word: &str, between: &str) -> String {
+    let chars: Vec<String> = word.chars().map(String::from).collect();
+    chars.join(between)
+}
+
+fn stretch(word: &str) -> String {
+    word.chars()
+        .flat_map(|ch| {
+            let times = if "aeiou".contains(ch) { 3 } else { 1 };
+            std::iter::repeat_n(ch, times)
+        })
+        .collect()
 }

@@ -761,6 +761,27 @@ fn process_word(
     let word = raw_start..kept_end;
     // Leetspeak: digit runs and symbols with letters on both sides become
     // letters; a trailing digit run too, if the word already had one inside.
+    // A leading digit run is leet too in a word with another digit run
+    // after its letters (`53xu4l`, `1m4g35`, `70pl355`), unless it reads as
+    // an age on a leet unit: a letter that starts one follows (`12y3ar`,
+    // `5y0`, `13an0s`, `12j4ar`), it has two digits with a 1 (`13`), or a
+    // digit that leetspeak rarely starts a word with.
+    let leading_leet = {
+        let digits = |idx: usize| units[idx].class == Class::Digit;
+        let lead_end = (word.start..word.end)
+            .find(|&idx| !digits(idx))
+            .unwrap_or(word.end);
+        let lead = &units[word.start..lead_end];
+        lead_end > word.start
+            && lead_end < word.end
+            && units[lead_end].class == Class::Letter
+            && !matches!(units[lead_end].ch, 'y' | 'j' | 'a' | 'e')
+            && (lead_end..word.end).any(digits)
+            && lead
+                .iter()
+                .all(|unit| matches!(unit.ch, '0' | '1' | '3' | '4' | '5' | '7'))
+            && (lead.len() == 1 || !lead.iter().any(|unit| unit.ch == '1'))
+    };
     let mut had_inner_leet = false;
     let mut idx = word.start;
     while idx < word.end {
@@ -784,15 +805,23 @@ fn process_word(
         }
         let letter_before = run_start > word.start && units[run_start - 1].class == Class::Letter;
         let letter_after = idx < word.end && units[idx].class == Class::Letter;
-        // A single trailing digit after two letters is leet too (`nud3`);
-        // longer trailing numbers are not (`covid19`, `win10`).
-        let trailing_single = idx == word.end
-            && idx - run_start == 1
+        // A single trailing digit after two letters is leet too (`nud3`),
+        // and a longer trailing run of the digits that stand for o, e, a, s
+        // and t (`nud35`, `ph0705`); numbers with other digits are not
+        // (`covid19`, `win10`, and ages from 10 to 19 after a noun, `boy13`).
+        let trailing_leet = idx == word.end
             && run_start >= word.start + 2
             && units[run_start - 2].class == Class::Letter
-            && matches!(units[run_start].ch, '0' | '1' | '3' | '4' | '5');
-        let convert = letter_before
-            && (letter_after || (idx == word.end && (had_inner_leet || trailing_single)));
+            && if idx - run_start == 1 {
+                matches!(units[run_start].ch, '0' | '1' | '3' | '4' | '5')
+            } else {
+                units[run_start..idx]
+                    .iter()
+                    .all(|unit| matches!(unit.ch, '0' | '3' | '4' | '5' | '7'))
+            };
+        let convert = (leading_leet && run_start == word.start)
+            || (letter_before
+                && (letter_after || (idx == word.end && (had_inner_leet || trailing_leet))));
         if convert {
             for unit in &mut units[run_start..idx] {
                 if let Some(letter) = leet_letter(unit.ch) {
@@ -1075,6 +1104,30 @@ mod tests {
         assert_eq!(norm("covid19"), "covid 19");
         assert_eq!(norm("wow!great"), "wow.great");
         assert_eq!(norm("he is 13"), "he is 13");
+    }
+
+    /// Whole words in leetspeak, leading and trailing digits included, and
+    /// the ages that look like them kept as numbers.
+    #[test]
+    fn leetspeak_throughout_a_word_but_not_ages() {
+        for (text, want) in [
+            ("53xu4l", "sexual"),
+            ("3xpl1c17", "explicit"),
+            ("1m4g35", "images"),
+            ("70pl355", "topless"),
+            ("nud35", "nudes"),
+            ("ph0705", "photos"),
+            ("12yo", "12 yo"),
+            ("12y3ar", "12 year"),
+            ("5y0", "5 y 0"),
+            ("13an0s", "13 anos"),
+            ("boy13", "boy 13"),
+            ("girl15", "girl 15"),
+            ("win10", "win 10"),
+            ("7th", "7 th"),
+        ] {
+            assert_eq!(norm(text), want, "{text}");
+        }
     }
 
     #[test]
