@@ -841,19 +841,16 @@ const SECOND_PERSON: [&[u8]; 24] = [
 /// Help-seeking: a question or a disclosure about something relevant.
 fn help_parts(analysis: &Analysis, pairs: &[Pair], sentences: &Sentences, lone: bool) -> HelpParts {
     let text = sentences.text;
-    // Most messages hold no help-seeking cue at all: nothing to weigh.
-    // (A parent naming their own child is one: see `own_child_harmed`.)
-    if !analysis.hits.iter().any(|hit| {
+    // Most messages hold no help-seeking cue at all: nothing to weigh. (A
+    // parent's account of what was done to their child is one without any
+    // help phrase: see `own_child_harmed`.)
+    let help_cue = analysis.hits.iter().any(|hit| {
         matches!(
             hit.kind,
-            Kind::HelpQuestion
-                | Kind::HelpDisclosure
-                | Kind::HelpAdvice
-                | Kind::HelpResource
-                | Kind::Parenting
+            Kind::HelpQuestion | Kind::HelpDisclosure | Kind::HelpAdvice | Kind::HelpResource
         )
-    }) && (!lone || analysis.minors.is_empty())
-    {
+    });
+    if !(help_cue || lone && may_tell_of_harm(analysis)) {
         return HelpParts::default();
     }
     // A question that asks for the means of a request (`what do i do to
@@ -1054,6 +1051,26 @@ const OWN: [&[u8]; 37] = [
     b"ons",
 ];
 
+/// A child named and what an abuser does (without a help phrase): the hits
+/// `own_child_harmed` needs, checked before its word-level work.
+fn may_tell_of_harm(analysis: &Analysis) -> bool {
+    let child = !analysis.minors.is_empty()
+        || analysis.hits.iter().any(|hit| {
+            matches!(
+                hit.kind,
+                Kind::MinorWeak | Kind::MinorStrong | Kind::MinorTeen
+            )
+        });
+    child
+        && analysis.hits.iter().any(|hit| match hit.kind {
+            Kind::Material => true,
+            Kind::Threat | Kind::Possession => hit.weight >= 0.5,
+            Kind::Stage(stage) => stage != Stage::Platform,
+            Kind::IntentMedia => analysis.has(Kind::Reporting),
+            _ => false,
+        })
+}
+
 /// First words of a first-person age statement (`i m 14`, `ik ben 15`,
 /// `tengo 13`).
 const SPEAKER: [&[u8]; 12] = [
@@ -1066,13 +1083,18 @@ const SPEAKER: [&[u8]; 12] = [
 /// disclosure, a grooming stage, a threat, pictures asked for). Abuse as a
 /// topic is not enough: `safe sex` and `grooming` are topics of talks.
 fn own_child_harmed(analysis: &Analysis, text: &[u8]) -> bool {
+    // The word right before `start` is a possessive.
     let own = |start: u32| {
         let before = &text[..(start as usize).min(text.len())];
-        before
-            .split(|b| !b.is_ascii_alphanumeric())
-            .rev()
-            .find(|word| !word.is_empty())
-            .is_some_and(|word| OWN.contains(&word))
+        let end = before
+            .iter()
+            .rposition(u8::is_ascii_alphanumeric)
+            .map_or(0, |idx| idx + 1);
+        let begin = before[..end]
+            .iter()
+            .rposition(|b| !b.is_ascii_alphanumeric())
+            .map_or(0, |idx| idx + 1);
+        OWN.contains(&&before[begin..end])
     };
     let own_child = analysis.minors.iter().any(|minor| own(minor.start))
         || analysis.hits.iter().any(|hit| {
