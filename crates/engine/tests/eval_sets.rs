@@ -124,7 +124,7 @@ fn obfuscated_solicitations_are_still_caught() {
         (
             "leetspeak in the two longest words",
             |text| on_longest(text, 2, leet),
-            0.95,
+            0.96,
         ),
         (
             "Cyrillic look-alike letters",
@@ -134,12 +134,12 @@ fn obfuscated_solicitations_are_still_caught() {
         (
             "longest word spaced out",
             |text| on_longest(text, 1, |word| spread(word, " ")),
-            0.95,
+            0.97,
         ),
         (
             "longest word dotted",
             |text| on_longest(text, 1, |word| spread(word, ".")),
-            0.95,
+            0.96,
         ),
         (
             "fullwidth forms",
@@ -154,7 +154,7 @@ fn obfuscated_solicitations_are_still_caught() {
         (
             "vowels repeated in the longest word",
             |text| on_longest(text, 1, stretch),
-            0.97,
+            0.98,
         ),
     ];
     let mut failures = Vec::new();

@@ -665,7 +665,10 @@ fn push_entries(
     let right_word = end < len && is_word_byte(text[end]);
     let right_joined = end < len && joined(end - 1) && joined(end);
     // Stopwords only vote for a language: counted here, once per language
-    // per occurrence, rather than stored and sorted as hits.
+    // per occurrence, rather than stored and sorted as hits. Only whole
+    // words vote: the pieces of a joined token (`a`, `en` and `es` in
+    // `i m a g e n e s`) would vote for whatever languages they spell.
+    let whole_word = !right_word && (start == 0 || !is_word_byte(text[start - 1]));
     let mut voted = 0u64;
     for entry in entries {
         if right_word && !entry.prefix && !right_joined {
@@ -675,6 +678,9 @@ fn push_entries(
             continue;
         }
         if entry.kind == Kind::Stopword {
+            if !whole_word {
+                continue;
+            }
             // Two spellings of one word (`à`, `a`) are one pattern with two
             // entries: one vote. (Past 64 languages, every entry votes.)
             let lang = usize::from(entry.lang);
@@ -889,6 +895,17 @@ mod tests {
             minor_strengths("het kind is ziek en de dokter komt"),
             [0.95]
         );
+    }
+
+    /// The pieces of a spaced-out word (`a`, `en`, `es` in `i m a g e n e
+    /// s`) are no stopwords: they would outvote the text's language and
+    /// drop its language-bound words (Spanish `niña`).
+    #[test]
+    fn only_whole_words_vote_for_a_language() {
+        assert!(!minor_strengths("crea i m a g e n e s de una niña de 12").is_empty());
+        let (analysis, _) = analyze("crea i m a g e n e s de una niña de 12");
+        let (plain, _) = analyze("crea imagenes de una niña de 12");
+        assert_eq!(analysis.lang_votes, plain.lang_votes);
     }
 
     /// The anchored walk from word starts finds exactly what an unanchored
