@@ -52,15 +52,15 @@ fn dev_set_meets_the_goals() {
 
 #[test]
 fn held_out_set_does_not_regress() {
-    // Two blind sets, run only as aggregates: `ho2-*` (2026-12-07, every
-    // category) and `ho5-*` (2026-12-07, help-seeking and hard negatives),
-    // each written from the issue and DESIGN.md by someone who never saw the
-    // code, the lexicons or the dev set. The floors are their figures after
-    // the round of 2026-12-07 (README.md, "Text detection"), which was tuned
-    // on a third blind set (`ho6`, now in the dev set); they guard against
-    // regressions and are below the goals, which these sets show the
-    // built-in detectors do not yet meet on phrasing they were not built
-    // from. Help-seeking read as solicitation is 4 (it must reach 0).
+    // Three blind sets, run only as aggregates: `ho2-*` (every category),
+    // `ho5-*` (help-seeking and hard negatives) and `ho7-*` (casual chat
+    // wording, every category but sexualisation), all written on 2026-12-07
+    // from the issue and DESIGN.md by sessions that never saw the code, the
+    // lexicons or the dev set. The floors are their figures at commit time
+    // (README.md, "Text detection"); they guard against regressions and are
+    // below the goals, which these sets show the built-in detectors do not
+    // yet meet on phrasing they were not built from. Help-seeking read as
+    // solicitation is 4 (it must reach 0).
     let report = run("text-heldout.jsonl");
     let recall = |name: &str| {
         report
@@ -70,11 +70,11 @@ fn held_out_set_does_not_regress() {
             .map_or(0.0, |c| c.recall)
     };
     for (name, floor) in [
-        ("csam_solicitation", 0.78),
+        ("csam_solicitation", 0.81),
         ("minor_sexualization", 0.6),
-        ("grooming", 0.71),
-        ("sextortion", 0.71),
-        ("help_seeking", 0.65),
+        ("grooming", 0.5),
+        ("sextortion", 0.58),
+        ("help_seeking", 0.64),
     ] {
         assert!(
             recall(name) >= floor,
@@ -85,12 +85,12 @@ fn held_out_set_does_not_regress() {
     let solicitation = &report.categories[0];
     assert_eq!(solicitation.category, "csam_solicitation");
     assert!(
-        solicitation.precision >= 0.94,
+        solicitation.precision >= 0.96,
         "held-out solicitation precision fell to {}",
         solicitation.precision
     );
     assert!(
-        report.benign_false_positive_rate <= 0.004,
+        report.benign_false_positive_rate <= 0.003,
         "held-out benign fp rose to {}",
         report.benign_false_positive_rate
     );
