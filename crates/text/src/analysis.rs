@@ -665,10 +665,7 @@ fn push_entries(
     let right_word = end < len && is_word_byte(text[end]);
     let right_joined = end < len && joined(end - 1) && joined(end);
     // Stopwords only vote for a language: counted here, once per language
-    // per occurrence, rather than stored and sorted as hits. Only whole
-    // words vote: the pieces of a joined token (`a`, `en` and `es` in
-    // `i m a g e n e s`) would vote for whatever languages they spell.
-    let whole_word = !right_word && (start == 0 || !is_word_byte(text[start - 1]));
+    // per occurrence, rather than stored and sorted as hits.
     let mut voted = 0u64;
     for entry in entries {
         if right_word && !entry.prefix && !right_joined {
@@ -678,7 +675,10 @@ fn push_entries(
             continue;
         }
         if entry.kind == Kind::Stopword {
-            if !whole_word {
+            // Only whole words vote: the pieces of a joined token (`a`, `en`
+            // and `es` in `i m a g e n e s`) would vote for whatever
+            // languages they spell.
+            if right_word || (start > 0 && is_word_byte(text[start - 1])) {
                 continue;
             }
             // Two spellings of one word (`à`, `a`) are one pattern with two
