@@ -129,6 +129,15 @@ pub(crate) enum Stage {
 }
 
 impl Kind {
+    /// A help-seeking phrase of any kind (question, disclosure, advice
+    /// question, helpline).
+    pub(crate) fn is_help(self) -> bool {
+        matches!(
+            self,
+            Kind::HelpQuestion | Kind::HelpDisclosure | Kind::HelpAdvice | Kind::HelpResource
+        )
+    }
+
     /// Core kinds take part in "longest phrase wins": a hit inside a longer
     /// core hit is dropped (`sex` inside `sex education`). Overlay kinds
     /// (context, help, grooming, sextortion, language, media nouns) never

@@ -316,15 +316,7 @@ pub(crate) fn score_message(
         let spans = analysis
             .hits
             .iter()
-            .filter(|hit| {
-                matches!(
-                    hit.kind,
-                    Kind::HelpQuestion
-                        | Kind::HelpDisclosure
-                        | Kind::HelpAdvice
-                        | Kind::HelpResource
-                )
-            })
+            .filter(|hit| hit.kind.is_help())
             .take(MAX_SPANS)
             .map(|hit| span(hit.start, hit.end, SpanRole::HelpSeeking))
             .collect();
@@ -844,13 +836,8 @@ fn help_parts(analysis: &Analysis, pairs: &[Pair], sentences: &Sentences, lone: 
     // Most messages hold no help-seeking cue at all: nothing to weigh. (A
     // parent's account of what was done to their child is one without any
     // help phrase: see `own_child_harmed`.)
-    let help_cue = analysis.hits.iter().any(|hit| {
-        matches!(
-            hit.kind,
-            Kind::HelpQuestion | Kind::HelpDisclosure | Kind::HelpAdvice | Kind::HelpResource
-        )
-    });
-    if !(help_cue || lone && may_tell_of_harm(analysis)) {
+    let harmed = lone && own_child_harmed(analysis, text);
+    if !harmed && !analysis.hits.iter().any(|hit| hit.kind.is_help()) {
         return HelpParts::default();
     }
     // A question that asks for the means of a request (`what do i do to
@@ -869,18 +856,17 @@ fn help_parts(analysis: &Analysis, pairs: &[Pair], sentences: &Sentences, lone: 
                 && hit.start - question.end <= 8
         })
     };
-    let specific = analysis
-        .hits
-        .iter()
-        .filter(|hit| hit.kind == Kind::HelpQuestion && !means(hit))
-        .map(|hit| f64::from(hit.weight))
-        .fold(0.0, f64::max);
     // Asking for a helpline is asking where to turn (not asking about its
     // figures for a thesis).
     let resource = analysis.has(Kind::HelpResource)
         && !analysis.has(Kind::Research)
         && !analysis.has(Kind::News);
-    let specific = if resource { 1.0 } else { specific };
+    let specific = analysis
+        .hits
+        .iter()
+        .filter(|hit| hit.kind == Kind::HelpQuestion && !means(hit))
+        .map(|hit| f64::from(hit.weight))
+        .fold(if resource { 1.0 } else { 0.0 }, f64::max);
     // An advice question is the asker's own: in a message that speaks to
     // someone (`can we talk on kik`, `should i buy you robux`) it is one
     // person asking another, the shape of grooming, not of asking for help.
@@ -954,8 +940,7 @@ fn help_parts(analysis: &Analysis, pairs: &[Pair], sentences: &Sentences, lone: 
     // A parent telling what someone did to their own child is a disclosure
     // even without a question (`my daughter got messages from an adult
     // asking for photos`).
-    let own_child_harmed =
-        lone && !addressed && !asks_for_something && own_child_harmed(analysis, text);
+    let own_child_harmed = harmed && !addressed && !asks_for_something;
     if own_child_harmed {
         disclosure = disclosure.max(0.8);
     }
@@ -1051,26 +1036,6 @@ const OWN: [&[u8]; 37] = [
     b"ons",
 ];
 
-/// A child named and what an abuser does (without a help phrase): the hits
-/// `own_child_harmed` needs, checked before its word-level work.
-fn may_tell_of_harm(analysis: &Analysis) -> bool {
-    let child = !analysis.minors.is_empty()
-        || analysis.hits.iter().any(|hit| {
-            matches!(
-                hit.kind,
-                Kind::MinorWeak | Kind::MinorStrong | Kind::MinorTeen
-            )
-        });
-    child
-        && analysis.hits.iter().any(|hit| match hit.kind {
-            Kind::Material => true,
-            Kind::Threat | Kind::Possession => hit.weight >= 0.5,
-            Kind::Stage(stage) => stage != Stage::Platform,
-            Kind::IntentMedia => analysis.has(Kind::Reporting),
-            _ => false,
-        })
-}
-
 /// First words of a first-person age statement (`i m 14`, `ik ben 15`,
 /// `tengo 13`).
 const SPEAKER: [&[u8]; 12] = [
@@ -1083,7 +1048,45 @@ const SPEAKER: [&[u8]; 12] = [
 /// disclosure, a grooming stage, a threat, pictures asked for). Abuse as a
 /// topic is not enough: `safe sex` and `grooming` are topics of talks.
 fn own_child_harmed(analysis: &Analysis, text: &[u8]) -> bool {
-    // The word right before `start` is a possessive.
+    // Hit-level checks first: this runs for every message of its own, and
+    // most name no harm at all.
+    let any = |pred: &dyn Fn(&Hit) -> bool| analysis.hits.iter().any(pred);
+    // The speaker a child (`ik ben 15`, `i m 14`): what others did to them.
+    let speaker_child = any(&|hit| {
+        hit.kind == Kind::AgeStatement
+            && text[hit.start as usize..]
+                .split(|b| !b.is_ascii_alphanumeric())
+                .next()
+                .is_some_and(|word| SPEAKER.contains(&word))
+            && analysis
+                .minors
+                .iter()
+                .any(|minor| minor.start >= hit.end && minor.start - hit.end <= 1)
+    });
+    if speaker_child
+        && any(&|hit| match hit.kind {
+            Kind::HelpDisclosure => true,
+            Kind::Threat | Kind::Possession => hit.weight >= 0.5,
+            _ => false,
+        })
+    {
+        return true;
+    }
+    // What someone did: a disclosure, a grooming stage, a threat, or
+    // pictures asked for (a verb reporting it, or a disclosure such as
+    // `asking for photos`).
+    let asked = any(&|hit| matches!(hit.kind, Kind::Reporting | Kind::HelpDisclosure));
+    let act = any(&|hit| match hit.kind {
+        Kind::HelpDisclosure | Kind::Material => true,
+        Kind::Threat | Kind::Possession => hit.weight >= 0.9,
+        Kind::Stage(stage) => stage != Stage::Platform,
+        Kind::IntentMedia => asked,
+        _ => false,
+    });
+    if !act {
+        return false;
+    }
+    // The child the speaker's own: a possessive right before the noun.
     let own = |start: u32| {
         let before = &text[..(start as usize).min(text.len())];
         let end = before
@@ -1097,65 +1100,24 @@ fn own_child_harmed(analysis: &Analysis, text: &[u8]) -> bool {
         OWN.contains(&&before[begin..end])
     };
     let own_child = analysis.minors.iter().any(|minor| own(minor.start))
-        || analysis.hits.iter().any(|hit| {
+        || any(&|hit| {
             matches!(
                 hit.kind,
                 Kind::MinorWeak | Kind::MinorStrong | Kind::MinorTeen
             ) && own(hit.start)
         });
-    // The speaker a child (`ik ben 15`, `i m 14`): what others did to them.
-    let speaker_child = analysis.hits.iter().any(|hit| {
-        hit.kind == Kind::AgeStatement
-            && text[hit.start as usize..]
-                .split(|b| !b.is_ascii_alphanumeric())
-                .next()
-                .is_some_and(|word| SPEAKER.contains(&word))
-            && analysis
-                .minors
-                .iter()
-                .any(|minor| minor.start >= hit.end && minor.start - hit.end <= 1)
-    });
-    if speaker_child
-        && analysis.hits.iter().any(|hit| match hit.kind {
-            Kind::HelpDisclosure => true,
-            Kind::Threat | Kind::Possession => hit.weight >= 0.5,
-            _ => false,
-        })
-    {
-        return true;
-    }
-    if !own_child {
-        return false;
-    }
+    // Someone else in the story: an adult who is not the child's parent,
+    // or `someone`.
     let parent_word = |hit: &Hit| {
-        analysis.hits.iter().any(|other| {
+        any(&|other| {
             other.kind == Kind::Parenting && other.start <= hit.start && hit.end <= other.end
         })
     };
-    // Someone else in the story: an adult who is not the child's parent,
-    // or `someone`.
-    let third_party = analysis
-        .hits
-        .iter()
-        .any(|hit| hit.kind == Kind::Adult && !parent_word(hit))
-        || text
-            .split(|b| !b.is_ascii_alphanumeric())
-            .any(|word| SOMEONE.contains(&word));
-    // What they did: a disclosure, a grooming stage, a threat, or pictures
-    // asked for (a verb reporting it, or a disclosure such as `asking for
-    // photos`).
-    let asked = analysis
-        .hits
-        .iter()
-        .any(|hit| matches!(hit.kind, Kind::Reporting | Kind::HelpDisclosure));
-    third_party
-        && analysis.hits.iter().any(|hit| match hit.kind {
-            Kind::HelpDisclosure | Kind::Material => true,
-            Kind::Threat | Kind::Possession => hit.weight >= 0.9,
-            Kind::Stage(stage) => stage != Stage::Platform,
-            Kind::IntentMedia => asked,
-            _ => false,
-        })
+    own_child
+        && (any(&|hit| hit.kind == Kind::Adult && !parent_word(hit))
+            || text
+                .split(|b| !b.is_ascii_alphanumeric())
+                .any(|word| SOMEONE.contains(&word)))
 }
 
 /// `someone` in the seven languages.
