@@ -53,14 +53,16 @@ fn dev_set_meets_the_goals() {
 #[test]
 fn held_out_set_does_not_regress() {
     // Three blind sets, run only as aggregates: `ho2-*` (every category),
-    // `ho5-*` (help-seeking and hard negatives) and `ho7-*` (casual chat
-    // wording, every category but sexualisation), all written on 2026-12-07
-    // from the issue and DESIGN.md by sessions that never saw the code, the
-    // lexicons or the dev set. The floors are their figures at commit time
-    // (README.md, "Text detection"); they guard against regressions and are
-    // below the goals, which these sets show the built-in detectors do not
-    // yet meet on phrasing they were not built from. Help-seeking read as
-    // solicitation is 4 (it must reach 0).
+    // `ho5-*` (help-seeking and hard negatives), both of 2026-12-07, and
+    // `ho9-*` (casual chat wording, every category but sexualisation, of
+    // 2026-12-07 too), written from the issue and DESIGN.md by sessions that
+    // never saw the code, the lexicons or the dev set. The floors are their
+    // figures at commit time (README.md, "Text detection"); they guard
+    // against regressions and are below the goals, which these sets show
+    // the built-in detectors do not yet meet on phrasing they were not built
+    // from. Help-seeking read as solicitation is 4 (it must reach 0); the
+    // benign false-positive rate is 8 of 396, mostly `ho9`'s ordinary chats
+    // read as grooming.
     let report = run("text-heldout.jsonl");
     let recall = |name: &str| {
         report
@@ -70,11 +72,11 @@ fn held_out_set_does_not_regress() {
             .map_or(0.0, |c| c.recall)
     };
     for (name, floor) in [
-        ("csam_solicitation", 0.81),
+        ("csam_solicitation", 0.72),
         ("minor_sexualization", 0.6),
-        ("grooming", 0.5),
-        ("sextortion", 0.58),
-        ("help_seeking", 0.64),
+        ("grooming", 0.69),
+        ("sextortion", 0.49),
+        ("help_seeking", 0.68),
     ] {
         assert!(
             recall(name) >= floor,
@@ -85,12 +87,12 @@ fn held_out_set_does_not_regress() {
     let solicitation = &report.categories[0];
     assert_eq!(solicitation.category, "csam_solicitation");
     assert!(
-        solicitation.precision >= 0.96,
+        solicitation.precision >= 0.95,
         "held-out solicitation precision fell to {}",
         solicitation.precision
     );
     assert!(
-        report.benign_false_positive_rate <= 0.003,
+        report.benign_false_positive_rate <= 0.021,
         "held-out benign fp rose to {}",
         report.benign_false_positive_rate
     );
@@ -103,9 +105,10 @@ fn held_out_set_does_not_regress() {
 
 /// The dev set's solicitation requests, each rewritten the way people hide
 /// words from filters, must still be caught: the normaliser's job (issue 3,
-/// section 1). The rewrites are mechanical and deterministic; the floors are
-/// the figures measured when this test was written (2026-12-07), so a change
-/// that loses robustness fails here.
+/// section 1). Only the requests caught as written count, so that what a
+/// rewrite loses is the normaliser's. The rewrites are mechanical and
+/// deterministic; the floors are just below the figures measured on
+/// 2026-12-07 (561 requests), so a change that loses robustness fails here.
 #[test]
 fn obfuscated_solicitations_are_still_caught() {
     let path = format!("{}/../text/eval/text-dev.jsonl", env!("CARGO_MANIFEST_DIR"));
@@ -119,17 +122,26 @@ fn obfuscated_solicitations_are_still_caught() {
         })
         .collect();
     let engine = Engine::new(Policy::default(), TextDetector::built_in().unwrap());
+    // Only requests caught as written: what a rewrite loses is the
+    // normaliser's doing, not the lexicons'.
+    let requests: Vec<(&EvalItem, &str)> = requests
+        .into_iter()
+        .filter(|(item, _)| {
+            let report = evaluate(&engine, std::slice::from_ref(*item));
+            report.categories[0].recall >= 1.0
+        })
+        .collect();
     type Rewrite = fn(&str) -> String;
     let rewrites: [(&str, Rewrite, f64); 7] = [
         (
             "leetspeak in the two longest words",
             |text| on_longest(text, 2, leet),
-            0.96,
+            0.97,
         ),
         (
             "Cyrillic look-alike letters",
             |text| text.chars().map(cyrillic).collect(),
-            0.98,
+            0.99,
         ),
         (
             "longest word spaced out",
@@ -139,22 +151,22 @@ fn obfuscated_solicitations_are_still_caught() {
         (
             "longest word dotted",
             |text| on_longest(text, 1, |word| spread(word, ".")),
-            0.96,
+            0.97,
         ),
         (
             "fullwidth forms",
             |text| text.chars().map(fullwidth).collect(),
-            0.97,
+            0.99,
         ),
         (
             "zero-width spaces between letters",
             |text| spread(text, "\u{200b}"),
-            0.98,
+            0.99,
         ),
         (
             "vowels repeated in the longest word",
             |text| on_longest(text, 1, stretch),
-            0.98,
+            0.99,
         ),
     ];
     let mut failures = Vec::new();

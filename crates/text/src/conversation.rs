@@ -161,6 +161,8 @@ pub(crate) struct TurnView<'a> {
     /// True if this turn's author is asking for help: what they write
     /// describes what happened to them, not what they do.
     pub(crate) help: bool,
+    /// Who wrote the turn (a single message is the user's).
+    pub(crate) role: Role,
 }
 
 /// The result of scoring a conversation.
@@ -206,8 +208,20 @@ pub(crate) fn score_turns(
     let mut minor_context: f64 = 0.0;
     let mut child_context = false;
     let mut evidence = Sextortion::default();
+    // Who asked an age, who gave an adult one, who gave a minor's.
+    let mut probing_roles: Vec<Role> = Vec::new();
+    let mut adult_roles: Vec<Role> = Vec::new();
+    let mut minor_roles: Vec<Role> = Vec::new();
     for (idx, view) in turns.iter().enumerate() {
         let analysis = view.analysis;
+        if analysis.has(Kind::Stage(Stage::AgeProbing)) {
+            probing_roles.push(view.role);
+        }
+        if !analysis.minors.is_empty() {
+            minor_roles.push(view.role);
+        } else if states_adult_age(view) {
+            adult_roles.push(view.role);
+        }
         minor_context = minor_context.max(
             analysis
                 .minors
@@ -234,7 +248,15 @@ pub(crate) fn score_turns(
         evidence.add_turn(idx, analysis);
     }
     // Asking a child's age, or speaking to a child (`your parents`, `after
-    // school`), puts a minor in the conversation.
+    // school`), puts a minor in the conversation; asking an adult's age
+    // (answered `28 e vc?` by someone who asked none and gave no minor's
+    // age) is no grooming stage at all.
+    let adult_answered = adult_roles
+        .iter()
+        .any(|role| !probing_roles.contains(role) && !minor_roles.contains(role));
+    if adult_answered {
+        first.remove(&Stage::AgeProbing);
+    }
     if first.contains_key(&Stage::AgeProbing) || child_context {
         minor_context = minor_context.max(0.5);
     }
@@ -447,6 +469,20 @@ impl Sextortion {
         };
         (score, threat.or(self.audience), demand, possession)
     }
+}
+
+/// The longest turn read as an answer giving an age (`28 e vc?`).
+const AGE_ANSWER_LEN: usize = 24;
+
+/// Whether a short turn gives an adult's age: a number from 18 to 99 and
+/// no minor.
+fn states_adult_age(view: &TurnView<'_>) -> bool {
+    view.norm.as_str().len() <= AGE_ANSWER_LEN
+        && view
+            .analysis
+            .hits
+            .iter()
+            .any(|hit| matches!(hit.kind, Kind::Number(value) if (18..100).contains(&value)))
 }
 
 /// How account risk accumulates and decays.
@@ -674,6 +710,44 @@ mod tests {
                 "we could meet for coffee near the station",
                 "bring the report, the team wants to see it",
             ]) < 0.5
+        );
+    }
+
+    #[test]
+    fn an_adult_age_answer_is_no_age_probing() {
+        let detector = crate::TextDetector::built_in().unwrap();
+        let grooming = |turns: &[(Role, &str)]| {
+            let turns: Vec<Turn> = turns.iter().map(|(r, t)| Turn::new(*r, *t)).collect();
+            detector
+                .detect_conversation(&turns)
+                .iter()
+                .filter(|f| f.category == Category::Grooming)
+                .map(|f| f.score)
+                .fold(0.0, f64::max)
+        };
+        let (u, a) = (Role::User, Role::Assistant);
+        // Two adults on a dating app.
+        assert!(
+            grooming(&[
+                (u, "how old are you? your profile doesn't say"),
+                (a, "28, you?"),
+                (u, "30. send me a pic of you"),
+            ]) < 0.5
+        );
+        // A child's answer, or the asker's own adult age, changes nothing.
+        assert!(
+            grooming(&[
+                (u, "how old are you? your profile doesn't say"),
+                (a, "13, you?"),
+                (u, "30. send me a pic of you"),
+            ]) >= 0.5
+        );
+        assert!(
+            grooming(&[
+                (u, "how old are you?"),
+                (u, "im 24"),
+                (u, "send me a pic of you"),
+            ]) >= 0.5
         );
     }
 

@@ -69,6 +69,7 @@ impl TextDetector {
             analysis: &analysis,
             norm: &norm,
             help: message.help >= 0.5,
+            role: Role::User,
         };
         score_turns(std::slice::from_ref(&view), true, &mut findings);
         for list in &self.term_lists {
@@ -142,6 +143,7 @@ impl TextDetector {
                 analysis,
                 norm,
                 help: help_roles.contains(&turn.role),
+                role: turn.role,
             })
             .collect();
         let scores = score_turns(&views, false, &mut findings);

@@ -240,6 +240,14 @@ struct LexiconFile {
     sextortion: Sextortion,
     #[serde(default)]
     stopwords: Stopwords,
+    /// Chat spellings of words (`your` = [`ur`]): every phrase of this
+    /// language is also added with them (see [`LexiconBuilder::add_file`]).
+    #[serde(default)]
+    variants: BTreeMap<String, Vec<String>>,
+    /// Spellings of letters (`ä` = `ae`): every phrase containing one is
+    /// also added spelt with the replacement.
+    #[serde(default)]
+    letter_variants: BTreeMap<char, String>,
 }
 
 macro_rules! lists {
@@ -352,7 +360,16 @@ pub struct LexiconBuilder {
     /// Normalised pattern to its entries.
     patterns: HashMap<String, Vec<Entry>>,
     langs: Vec<String>,
+    /// Per language index, normalised word (or words) to chat spellings.
+    variants: Vec<Vec<(String, Vec<String>)>>,
+    /// Per language index, letter to its spelling without the letter.
+    letter_variants: Vec<Vec<(char, String)>>,
 }
+
+/// At most this many spellings of one phrase, the phrase included: enough
+/// for three variable words, bounded so that no phrase multiplies the
+/// automaton.
+const MAX_SPELLINGS: usize = 16;
 
 impl LexiconBuilder {
     /// A builder with the built-in lexicons loaded.
@@ -386,6 +403,7 @@ impl LexiconBuilder {
             file: name.to_owned(),
             reason: "more than 255 languages".to_owned(),
         })?;
+        self.add_variants(name, usize::from(lang), &file)?;
         let mut add =
             |list: &str, phrases: &[String], kind: Kind, lang_only: bool| -> Result<(), Error> {
                 for phrase in phrases {
@@ -577,6 +595,76 @@ impl LexiconBuilder {
         Ok(())
     }
 
+    /// Keeps `file`'s variants for every later phrase of language `lang`,
+    /// this file's included.
+    fn add_variants(&mut self, name: &str, lang: usize, file: &LexiconFile) -> Result<(), Error> {
+        if self.variants.len() <= lang {
+            self.variants.resize_with(lang + 1, Vec::new);
+            self.letter_variants.resize_with(lang + 1, Vec::new);
+        }
+        let bad = |reason: String| Error::Lexicon {
+            file: name.to_owned(),
+            reason,
+        };
+        for (word, spellings) in &file.variants {
+            let word = normalize(word).as_str().trim().to_owned();
+            if word.is_empty() {
+                return Err(bad("variants: an empty word".to_owned()));
+            }
+            let spellings: Vec<String> = spellings
+                .iter()
+                .map(|it| normalize(it).as_str().trim().to_owned())
+                .filter(|it| !it.is_empty() && *it != word)
+                .collect();
+            self.variants[lang].push((word, spellings));
+        }
+        for (letter, spelling) in &file.letter_variants {
+            if spelling.is_empty() {
+                return Err(bad(format!(
+                    "letter_variants: an empty spelling of {letter:?}"
+                )));
+            }
+            self.letter_variants[lang].push((*letter, spelling.clone()));
+        }
+        Ok(())
+    }
+
+    /// `phrase` (as written) and its other spellings in language `lang`,
+    /// normalised: letter variants first, then word variants, each
+    /// replacing every whole-word occurrence; at most [`MAX_SPELLINGS`].
+    fn spellings(&self, phrase: &str, lang: usize) -> Vec<String> {
+        let mut raw = vec![phrase.to_owned()];
+        for (letter, spelling) in self.letter_variants.get(lang).into_iter().flatten() {
+            if phrase.contains(*letter) {
+                raw.push(phrase.replace(*letter, spelling));
+            }
+        }
+        let mut res: Vec<String> = Vec::new();
+        for it in &raw {
+            let norm = normalize(it);
+            let pattern = norm.as_str().trim_matches(|c| c == ' ' || c == '.');
+            if !res.iter().any(|seen| seen == pattern) {
+                res.push(pattern.to_owned());
+            }
+        }
+        for (word, alternatives) in self.variants.get(lang).into_iter().flatten() {
+            let count = res.len();
+            for idx in 0..count {
+                for alternative in alternatives {
+                    if res.len() >= MAX_SPELLINGS {
+                        return res;
+                    }
+                    if let Some(other) = replace_words(&res[idx], word, alternative)
+                        && !res.contains(&other)
+                    {
+                        res.push(other);
+                    }
+                }
+            }
+        }
+        res
+    }
+
     fn add_phrase(
         &mut self,
         file: &str,
@@ -610,11 +698,6 @@ impl LexiconBuilder {
             Some(head) => (head, true),
             None => (phrase, false),
         };
-        let normalized = normalize(phrase);
-        let pattern = normalized.as_str().trim_matches(|c| c == ' ' || c == '.');
-        if pattern.is_empty() {
-            return Ok(());
-        }
         let entry = Entry {
             kind,
             weight,
@@ -623,16 +706,31 @@ impl LexiconBuilder {
             lang_only,
             needs_squash: false,
         };
-        let collapsed = collapse_doubles(pattern);
-        self.patterns
-            .entry(pattern.to_owned())
-            .or_default()
-            .push(entry);
-        if collapsed != pattern {
-            self.patterns.entry(collapsed).or_default().push(Entry {
-                needs_squash: true,
-                ..entry
-            });
+        // Stopwords vote for a language as written; a chat spelling
+        // (`q` for `que`) is no evidence of one.
+        let spellings = if kind == Kind::Stopword {
+            let norm = normalize(phrase);
+            vec![
+                norm.as_str()
+                    .trim_matches(|c| c == ' ' || c == '.')
+                    .to_owned(),
+            ]
+        } else {
+            self.spellings(phrase, usize::from(lang))
+        };
+        for pattern in spellings {
+            if pattern.is_empty() {
+                continue;
+            }
+            let collapsed = collapse_doubles(&pattern);
+            let squashed = collapsed != pattern;
+            self.patterns.entry(pattern).or_default().push(entry);
+            if squashed {
+                self.patterns.entry(collapsed).or_default().push(Entry {
+                    needs_squash: true,
+                    ..entry
+                });
+            }
         }
         Ok(())
     }
@@ -741,6 +839,20 @@ impl OwnPatterns {
     }
 }
 
+/// `pattern` with every whole-word occurrence of `word` (one word or
+/// several) replaced by `by`, or `None` if it has none.
+fn replace_words(pattern: &str, word: &str, by: &str) -> Option<String> {
+    let padded = format!(" {pattern} ");
+    let needle = format!(" {word} ");
+    if !padded.contains(&needle) {
+        return None;
+    }
+    // Replacing twice catches occurrences that share a space (`you you`).
+    let once = padded.replace(&needle, &format!(" {by} "));
+    let twice = once.replace(&needle, &format!(" {by} "));
+    Some(twice.trim().to_owned())
+}
+
 /// `teen` to `ten`: every run of a repeated letter collapsed to one.
 fn collapse_doubles(pattern: &str) -> String {
     let mut res = String::with_capacity(pattern.len());
@@ -813,6 +925,59 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "extra.toml: minor.strong: expected a weight like @0.6 after a phrase, got @x"
+        );
+    }
+
+    #[test]
+    fn chat_and_letter_spellings_are_added() {
+        let mut builder = LexiconBuilder::default();
+        builder
+            .add_file(
+                "en.toml",
+                concat!(
+                    "lang = \"en\"\n",
+                    "[variants]\n\"your\" = [\"ur\", \"yr\"]\n\"pics\" = [\"pix\"]\n",
+                    "[grooming]\nimage_request = [\"Send your pics\"]\n",
+                    "[stopwords]\nwords = [\"your\"]\n",
+                ),
+            )
+            .unwrap();
+        builder
+            .add_file(
+                "de.toml",
+                "lang = \"de\"\n[letter_variants]\n\"ä\" = \"ae\"\n[minor]\nweak = [\"Mädchen\"]\n",
+            )
+            .unwrap();
+        let lexicon = builder.build().unwrap();
+        let mut patterns = lexicon.patterns.clone();
+        patterns.sort();
+        assert_eq!(
+            patterns,
+            [
+                "madchen",
+                "maedchen",
+                "send ur pics",
+                "send ur pix",
+                "send your pics",
+                "send your pix",
+                "send yr pics",
+                "send yr pix",
+                // Stopwords vote as written: no `ur`.
+                "your",
+            ]
+        );
+    }
+
+    #[test]
+    fn replace_words_replaces_whole_words_only() {
+        assert_eq!(
+            replace_words("you and your you", "you", "u").as_deref(),
+            Some("u and your u")
+        );
+        assert_eq!(replace_words("youth", "you", "u"), None);
+        assert_eq!(
+            replace_words("i will send", "i will", "ill").as_deref(),
+            Some("ill send")
         );
     }
 
