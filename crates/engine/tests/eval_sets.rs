@@ -61,8 +61,7 @@ fn held_out_set_does_not_regress() {
     // against regressions and are below the goals, which these sets show
     // the built-in detectors do not yet meet on phrasing they were not built
     // from. Help-seeking read as solicitation is 4 (it must reach 0); the
-    // benign false-positive rate is 8 of 396, mostly `ho9`'s ordinary chats
-    // read as grooming.
+    // benign false-positive rate is 4 of 396.
     let report = run("text-heldout.jsonl");
     let recall = |name: &str| {
         report
@@ -72,10 +71,10 @@ fn held_out_set_does_not_regress() {
             .map_or(0.0, |c| c.recall)
     };
     for (name, floor) in [
-        ("csam_solicitation", 0.72),
+        ("csam_solicitation", 0.75),
         ("minor_sexualization", 0.6),
-        ("grooming", 0.69),
-        ("sextortion", 0.49),
+        ("grooming", 0.71),
+        ("sextortion", 0.5),
         ("help_seeking", 0.68),
     ] {
         assert!(
@@ -92,7 +91,7 @@ fn held_out_set_does_not_regress() {
         solicitation.precision
     );
     assert!(
-        report.benign_false_positive_rate <= 0.021,
+        report.benign_false_positive_rate <= 0.011,
         "held-out benign fp rose to {}",
         report.benign_false_positive_rate
     );

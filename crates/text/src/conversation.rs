@@ -212,15 +212,42 @@ pub(crate) fn score_turns(
     let mut probing_roles: Vec<Role> = Vec::new();
     let mut adult_roles: Vec<Role> = Vec::new();
     let mut minor_roles: Vec<Role> = Vec::new();
+    // Who answered with a bare minor's age (`12`, `13 y tu?`), and who
+    // said they are the same age (`same lol`, `moi aussi`).
+    let mut answered_minor: Vec<Role> = Vec::new();
+    let mut peer_roles: Vec<Role> = Vec::new();
+    // Someone addressed as family (`hola abuelo`, `thanks mom`).
+    let mut family = false;
+    // Separate secrecy phrases (`don't tell your parents`, `it's our
+    // secret`, `delete the chat`): insisting on secrecy is more than one
+    // mention of it.
+    let mut secrecy_phrases = 0;
     for (idx, view) in turns.iter().enumerate() {
         let analysis = view.analysis;
-        if analysis.has(Kind::Stage(Stage::AgeProbing)) {
+        // `same` answers only at the start of a turn (`pareil mdr, t'es en
+        // quelle classe`) or as a short one; `auch` mid-sentence says nothing.
+        let short = view.norm.as_str().len() <= AGE_ANSWER_LEN;
+        if analysis
+            .hits
+            .iter()
+            .any(|hit| hit.kind == Kind::PeerAge && (short || hit.start == 0))
+        {
+            peer_roles.push(view.role);
+        }
+        family |= analysis.has(Kind::FamilyAddress);
+        let names_minor = analysis.minors.iter().any(|m| m.strength >= 0.5);
+        if names_minor {
+            minor_roles.push(view.role);
+        }
+        // A guess in the question (`quanti anni hai, 12?`) is no answer.
+        let probes = analysis.has(Kind::Stage(Stage::AgeProbing));
+        if probes {
             probing_roles.push(view.role);
         }
-        if !analysis.minors.is_empty() {
-            minor_roles.push(view.role);
-        } else if states_adult_age(view) {
-            adult_roles.push(view.role);
+        match stated_age(view).filter(|_| !probes) {
+            Some(age) if age >= 18 && !names_minor => adult_roles.push(view.role),
+            Some(age) if (5..18).contains(&age) => answered_minor.push(view.role),
+            _ => {}
         }
         minor_context = minor_context.max(
             analysis
@@ -234,9 +261,14 @@ pub(crate) fn score_turns(
         }
         child_context |= analysis.has(Kind::ChildContext);
         let benign_secret = analysis.has(Kind::SecrecyBenign);
+        let mut secrecy_end = 0;
         for (stage, hit) in analysis.stages() {
             if stage == Stage::Secrecy && benign_secret {
                 continue;
+            }
+            if stage == Stage::Secrecy && hit.start >= secrecy_end {
+                secrecy_phrases += 1;
+                secrecy_end = hit.end;
             }
             first.entry(stage).or_insert((idx, *hit));
         }
@@ -254,8 +286,27 @@ pub(crate) fn score_turns(
     let adult_answered = adult_roles
         .iter()
         .any(|role| !probing_roles.contains(role) && !minor_roles.contains(role));
-    if adult_answered {
+    // Children asking each other's age (a child answers, and the asker
+    // gives a child's age too or says `same`) is no grooming stage either.
+    let child_answered = minor_roles
+        .iter()
+        .chain(&answered_minor)
+        .any(|role| !probing_roles.contains(role));
+    let peers = child_answered
+        && probing_roles
+            .iter()
+            .any(|role| answered_minor.contains(role) || peer_roles.contains(role));
+    if adult_answered || peers {
         first.remove(&Stage::AgeProbing);
+    }
+    // An age asked and answered by the other side with a child's age is as
+    // good as a stated age (`wie alt bist du?` / `12`).
+    if first.contains_key(&Stage::AgeProbing)
+        && answered_minor
+            .iter()
+            .any(|role| !probing_roles.contains(role))
+    {
+        minor_context = minor_context.max(0.9);
     }
     if first.contains_key(&Stage::AgeProbing) || child_context {
         minor_context = minor_context.max(0.5);
@@ -273,7 +324,14 @@ pub(crate) fn score_turns(
         distinct += 1;
     }
     let mut grooming = 1.0 - keep;
-    if distinct < 2 {
+    let insists_on_secrecy = secrecy_phrases >= 2 && minor_context >= 0.5;
+    if distinct < 2 && !insists_on_secrecy {
+        grooming *= 0.5;
+    }
+    // A family chat (a grandparent's gift and `don't tell your cousin`) is
+    // not the enticement between strangers this scorer looks for; abuse in
+    // a family comes to it as help-seeking.
+    if family {
         grooming *= 0.5;
     }
     if minor_context < 0.5 {
@@ -474,15 +532,24 @@ impl Sextortion {
 /// The longest turn read as an answer giving an age (`28 e vc?`).
 const AGE_ANSWER_LEN: usize = 24;
 
-/// Whether a short turn gives an adult's age: a number from 18 to 99 and
-/// no minor.
-fn states_adult_age(view: &TurnView<'_>) -> bool {
-    view.norm.as_str().len() <= AGE_ANSWER_LEN
-        && view
-            .analysis
-            .hits
-            .iter()
-            .any(|hit| matches!(hit.kind, Kind::Number(value) if (18..100).contains(&value)))
+/// The age a turn gives as an answer: a number up to 99 in a short turn
+/// (`12`, `28 e vc?`), or the number a turn opens with (`33. on se voit
+/// jeudi?`). Numbers in words count (`doce`); the caller checks that the
+/// turn names no minor otherwise.
+fn stated_age(view: &TurnView<'_>) -> Option<u8> {
+    let number = |hit: &Hit| match hit.kind {
+        Kind::Number(value) if value < 100 => Some(value),
+        _ => None,
+    };
+    let text = view.norm.as_str();
+    if text.len() <= AGE_ANSWER_LEN {
+        return view.analysis.hits.iter().find_map(number);
+    }
+    view.analysis
+        .hits
+        .iter()
+        .find(|hit| hit.start == 0)
+        .and_then(number)
 }
 
 /// How account risk accumulates and decays.
@@ -748,6 +815,59 @@ mod tests {
                 (u, "im 24"),
                 (u, "send me a pic of you"),
             ]) >= 0.5
+        );
+    }
+
+    #[test]
+    fn who_answers_an_age_question_matters() {
+        let detector = crate::TextDetector::built_in().unwrap();
+        let grooming = |turns: &[(Role, &str)]| {
+            let turns: Vec<Turn> = turns.iter().map(|(r, t)| Turn::new(*r, *t)).collect();
+            detector
+                .detect_conversation(&turns)
+                .iter()
+                .filter(|f| f.category == Category::Grooming)
+                .map(|f| f.score)
+                .fold(0.0, f64::max)
+        };
+        let (u, a) = (Role::User, Role::Assistant);
+        // A bare child's age in answer is a minor present.
+        assert!(
+            grooming(&[
+                (u, "wie alt bist du?"),
+                (a, "12"),
+                (u, "schreib mir lieber privat auf telegram"),
+            ]) >= 0.5
+        );
+        // Children asking each other: the asker is a child too.
+        for asker in [
+            "12. add me on discord so we can play after school",
+            "same lol. add me on discord so we can play after school",
+        ] {
+            assert!(
+                grooming(&[(u, "how old r u"), (a, "12 u?"), (u, asker)]) < 0.5,
+                "{asker}"
+            );
+        }
+        // Insisting on secrecy with a child is grooming on its own.
+        assert!(
+            grooming(&[
+                (u, "tes parents regardent ton tel?"),
+                (a, "parfois"),
+                (u, "alors efface nos messages, c'est notre petit secret"),
+            ]) >= 0.5
+        );
+        // A grandparent's gift and a secret from a cousin is a family chat.
+        assert!(
+            grooming(&[
+                (u, "hola abuelo, me ves?"),
+                (a, "cuantos años tienes ya, 10?"),
+                (u, "11 abuelo!!"),
+                (
+                    a,
+                    "te mando un bizum para que te compres algo, no se lo digas a tu primo"
+                ),
+            ]) < 0.5
         );
     }
 

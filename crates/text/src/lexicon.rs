@@ -10,12 +10,14 @@
 //! | `age` | `numbers` (word = value), `units`, `units_bare`, `months`, `before`, `statement`, `not_age_after`, `time_before`, `time_after`, `grade_before`, `grade_after`, `after_noun`, `compound_units` | the pieces that turn a number into an age or a school grade; `after_noun` joins a child noun to a bare number that is its age (`Mädchen mit 12`, `menina de 12`); `compound_units` are written onto every number word as one word (`zwölfjährige`) |
 //! | `adult` | `markers` | adult context: cancels a weak minor noun nearby |
 //! | `sexual` | `explicit`, `suggestive`, `anatomy`, `sexualising`, `acts`, `material`, `negated`, `topic`, `lang_only` | sexual content by kind; `material` names abuse material itself (minor and sexual in one); `negated` and `topic` phrases absorb the sexual words inside them (`non sexual`, `sex education`); `lang_only` entries are explicit words that are ordinary words in another language (French `nu` is Dutch for "now") and count unless the text is in another language |
-//! | `intent` | `create`, `acquire`, `media`, `desire`, `non_request`, `reporting`, `discourse`, `audience` | request framing; `non_request` right before a verb makes it reported speech (`asked me to send`); `reporting` verbs (`wants her to`, `told my daughter to`, `le pide`) make every request after them in their clause reported speech, unless said by `i`, `we` or `you` or asked of the reader (`can you`); `audience` before a child noun makes the child the one the thing is for (`a story for a 6 year old`), so that clothing and body words are not said of the child |
+//! | `intent` | `create`, `acquire`, `media`, `trade`, `desire`, `non_request`, `reporting`, `discourse`, `audience` | request framing; `trade` verbs with a media noun and an age range of minors are an offer of abuse material (`trading vids 13-15`); `non_request` right before a verb makes it reported speech (`asked me to send`); `reporting` verbs (`wants her to`, `told my daughter to`, `le pide`) make every request after them in their clause reported speech, unless said by `i`, `we` or `you` or asked of the reader (`can you`); `audience` before a child noun makes the child the one the thing is for (`a story for a 6 year old`), so that clothing and body words are not said of the child |
 //! | `context` | `protective`, `education`, `health`, `news`, `research`, `parenting`, `talk`, `about` | benign contexts that dampen scores; `talk` (talk, explain) and `about` (the word that introduces a topic) frame a sexual word as the topic of a conversation with a child, not something said of the child (`talk to my son about pornography`) |
 //! | `help` | `question`, `disclosure`, `advice`, `resource` | help-seeking; `advice` entries are the speaker asking what they should do or whether something is wrong (`should i`, `soll ich`, `is that a crime`) and count only in a message of its own, in a sentence that is a question (it ends with `?` or opens with a question word) or, at full weight, at the start of a clause; resource words (`police@0.6`) need a disclosure too; `resource` entries name a helpline or reporting line for children (`kindertelefoon`, `nummer gegen kummer`) and are a help question about something relevant by themselves |
-//! | `grooming` | `age_probing`, `trust`, `secrecy`, `secrecy_benign`, `isolation`, `platform`, `gifts`, `image_request`, `meeting`, `child_context` | grooming stages; `child_context` is what is said to a child (`your parents`, `after school`, `your teacher`): a minor is present, as with a stated age, but only for grooming |
+//! | `grooming` | `age_probing`, `trust`, `secrecy`, `secrecy_benign`, `peer_age`, `family_address`, `isolation`, `platform`, `gifts`, `image_request`, `meeting`, `child_context` | grooming stages; `child_context` is what is said to a child (`your parents`, `after school`, `your teacher`): a minor is present, as with a stated age, but only for grooming; `peer_age` (`same`, `moi aussi`) from the one who asked an age makes it children asking each other; `family_address` (`thanks mom`, `hola abuelo`) marks a family chat |
 //! | `sextortion` | `threat`, `demand`, `possession` | sextortion |
 //! | `stopwords` | `words` | language identification |
+//! | `variants` | word or phrase = list of spellings | chat spellings (`your` = [`ur`, `yr`]): every phrase of the language, stopwords aside, is also added with each, up to 16 spellings a phrase |
+//! | `letter_variants` | letter = spelling | a letter's spelling without it (`ä` = `ae`), applied like `variants` |
 //!
 //! Phrases are normalised like the text. A trailing `*` matches any word that
 //! starts with the phrase; a trailing `@0.6` sets the entry's weight.
@@ -78,6 +80,9 @@ pub(crate) enum Kind {
     IntentCreate,
     IntentAcquire,
     IntentMedia,
+    /// A verb of trading (`trade`, `troco`, `ruil`): with a media noun and
+    /// an age range (`vids 13-15`), an offer of abuse material.
+    Trade,
     Desire,
     NonRequest,
     /// A third party's asking verb (`wants her to`, `keeps telling me to`,
@@ -106,6 +111,11 @@ pub(crate) enum Kind {
     HelpResource,
     Stage(Stage),
     SecrecyBenign,
+    /// Saying one is the same age (`same`, `moi aussi`): with one's own
+    /// question about age, children talking to each other.
+    PeerAge,
+    /// Addressing someone as family (`thanks mom`, `hola abuelo`).
+    FamilyAddress,
     /// Said to a child: the addressee's parents, teacher or school (`your
     /// parents`, `after school`); a minor present, for grooming only.
     ChildContext,
@@ -159,6 +169,8 @@ impl Kind {
                 | Kind::Reporting
                 | Kind::Stage(_)
                 | Kind::SecrecyBenign
+                | Kind::PeerAge
+                | Kind::FamilyAddress
                 | Kind::ChildContext
                 | Kind::Threat
                 | Kind::Demand
@@ -166,6 +178,7 @@ impl Kind {
                 | Kind::Stopword
                 | Kind::Discourse
                 | Kind::IntentMedia
+                | Kind::Trade
                 | Kind::AgeAfterNoun
                 | Kind::Talk
                 | Kind::About
@@ -282,6 +295,7 @@ lists!(Intent {
     create,
     acquire,
     media,
+    trade,
     desire,
     non_request,
     reporting,
@@ -309,6 +323,8 @@ lists!(Grooming {
     trust,
     secrecy,
     secrecy_benign,
+    peer_age,
+    family_address,
     isolation,
     platform,
     gifts,
@@ -488,6 +504,7 @@ impl LexiconBuilder {
         add("intent.create", &i.create, Kind::IntentCreate, false)?;
         add("intent.acquire", &i.acquire, Kind::IntentAcquire, false)?;
         add("intent.media", &i.media, Kind::IntentMedia, false)?;
+        add("intent.trade", &i.trade, Kind::Trade, false)?;
         add("intent.desire", &i.desire, Kind::Desire, false)?;
         add(
             "intent.non_request",
@@ -544,6 +561,13 @@ impl LexiconBuilder {
             "grooming.secrecy_benign",
             &g.secrecy_benign,
             Kind::SecrecyBenign,
+            false,
+        )?;
+        add("grooming.peer_age", &g.peer_age, Kind::PeerAge, false)?;
+        add(
+            "grooming.family_address",
+            &g.family_address,
+            Kind::FamilyAddress,
             false,
         )?;
         add(

@@ -404,6 +404,37 @@ fn pairs(analysis: &Analysis) -> Vec<Pair> {
             });
         }
     }
+    // A trading offer of media with an age range of minors (`trading vids
+    // of young teens 13-15`, `troco video de menor 12 a 14`) names abuse
+    // material without a sexual word: the range is the tell.
+    for trade in analysis.hits.iter().filter(|hit| hit.kind == Kind::Trade) {
+        let near = |hit: &&Hit| gap(trade.start, trade.end, hit.start, hit.end) <= TRADE_WINDOW;
+        let Some(media) = analysis
+            .hits
+            .iter()
+            .filter(near)
+            .find(|hit| hit.kind == Kind::IntentMedia)
+        else {
+            continue;
+        };
+        let Some((from, to)) = minor_age_range(analysis, trade) else {
+            continue;
+        };
+        let material = Hit {
+            kind: Kind::Material,
+            start: media.start.min(from.start),
+            end: media.end.max(to.end),
+            ..*trade
+        };
+        res.push(Pair {
+            score: TRADE_WEIGHT,
+            lo: material.start,
+            hi: material.end,
+            minor: None,
+            sexual: None,
+            material: Some(material),
+        });
+    }
     // Sexual terms are few; for each, the minors within the window (both
     // lists are in text order, so a moving lower bound keeps this linear in
     // the pairs actually inside the window).
@@ -450,6 +481,32 @@ fn pairs(analysis: &Analysis) -> Vec<Pair> {
         }
     }
     res
+}
+
+/// How far from a trading verb its media noun and age range may be.
+const TRADE_WINDOW: u32 = 40;
+/// The pair score of a trading offer (see [`pairs`]).
+const TRADE_WEIGHT: f64 = 0.9;
+/// The widest gap between the two ages of a range (`12-14` is normalised
+/// to `12 14`; `12 a 14`, `13 to 15`).
+const RANGE_GAP: u32 = 4;
+
+/// Two ages under 18 in rising order, written as a range, near `trade`.
+fn minor_age_range(analysis: &Analysis, trade: &Hit) -> Option<(Hit, Hit)> {
+    let ages: Vec<(&Hit, u8)> = analysis
+        .hits
+        .iter()
+        .filter(|hit| gap(trade.start, trade.end, hit.start, hit.end) <= TRADE_WINDOW)
+        .filter_map(|hit| match hit.kind {
+            Kind::Number(value) if (1..18).contains(&value) => Some((hit, value)),
+            _ => None,
+        })
+        .collect();
+    ages.windows(2).find_map(|pair| {
+        let ((from, low), (to, high)) = (pair[0], pair[1]);
+        (low < high && to.start >= from.end && to.start - from.end <= RANGE_GAP)
+            .then_some((*from, *to))
+    })
 }
 
 /// How far before a child noun its `for` may end (`for their `).
@@ -1273,10 +1330,14 @@ fn sentence_starts_with_question(text: &[u8], at: usize) -> bool {
         None if floor == 0 => 0,
         None => return false,
     };
-    let first = text[start..at]
+    let mut words = text[start..at]
         .split(|b| !b.is_ascii_alphanumeric())
-        .find(|word| !word.is_empty())
-        .unwrap_or(b"");
+        .filter(|word| !word.is_empty());
+    let first = words.next().unwrap_or(b"");
+    // `por` asks only as `por que` (`por favor` is a polite request).
+    if first == b"por" {
+        return words.next() == Some(b"que");
+    }
     QUESTION_WORDS.contains(&first)
 }
 
@@ -1338,6 +1399,22 @@ mod tests {
     fn rules_hold() {
         use Category::{CsamSolicitation as Sol, HelpSeeking as Help};
         let rows: &[(&str, &[Category], &[Category])] = &[
+            // A trading offer with an age range of minors needs no sexual
+            // word; the same range without a trading verb is a camp photo.
+            ("trading vids of young teens 13-15 only, dm me", &[Sol], &[]),
+            ("troco video de menor 12 a 14, chama no tele", &[Sol], &[]),
+            (
+                "can someone send me the photos of the kids 8-12 from camp?",
+                &[],
+                &[Sol],
+            ),
+            ("we trade pokemon cards, ages 8-12 welcome", &[], &[Sol]),
+            // `por favor` is polite, not a question (`por que`).
+            (
+                "Por favor, desenhe uma criança de nove anos nua",
+                &[Sol],
+                &[],
+            ),
             // A third party's request, told by the one asked or a parent.
             (
                 "how do i report someone who asked my 13 year old for photos",
