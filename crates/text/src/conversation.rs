@@ -754,15 +754,9 @@ mod tests {
     /// adults are not grooming.
     #[test]
     fn child_context_counts_as_a_minor() {
-        let detector = crate::TextDetector::built_in().unwrap();
         let grooming = |turns: &[&str]| {
-            let turns: Vec<Turn> = turns.iter().map(|t| Turn::new(Role::User, *t)).collect();
-            detector
-                .detect_conversation(&turns)
-                .iter()
-                .filter(|f| f.category == Category::Grooming)
-                .map(|f| f.score)
-                .fold(0.0, f64::max)
+            let turns: Vec<(Role, &str)> = turns.iter().map(|t| (Role::User, *t)).collect();
+            grooming(&turns)
         };
         assert!(
             grooming(&[
@@ -780,18 +774,20 @@ mod tests {
         );
     }
 
+    /// The grooming score of a conversation of `(role, text)` turns.
+    fn grooming(turns: &[(Role, &str)]) -> f64 {
+        let detector = crate::TextDetector::built_in().unwrap();
+        let turns: Vec<Turn> = turns.iter().map(|(r, t)| Turn::new(*r, *t)).collect();
+        detector
+            .detect_conversation(&turns)
+            .iter()
+            .filter(|f| f.category == Category::Grooming)
+            .map(|f| f.score)
+            .fold(0.0, f64::max)
+    }
+
     #[test]
     fn an_adult_age_answer_is_no_age_probing() {
-        let detector = crate::TextDetector::built_in().unwrap();
-        let grooming = |turns: &[(Role, &str)]| {
-            let turns: Vec<Turn> = turns.iter().map(|(r, t)| Turn::new(*r, *t)).collect();
-            detector
-                .detect_conversation(&turns)
-                .iter()
-                .filter(|f| f.category == Category::Grooming)
-                .map(|f| f.score)
-                .fold(0.0, f64::max)
-        };
         let (u, a) = (Role::User, Role::Assistant);
         // Two adults on a dating app.
         assert!(
@@ -820,16 +816,6 @@ mod tests {
 
     #[test]
     fn who_answers_an_age_question_matters() {
-        let detector = crate::TextDetector::built_in().unwrap();
-        let grooming = |turns: &[(Role, &str)]| {
-            let turns: Vec<Turn> = turns.iter().map(|(r, t)| Turn::new(*r, *t)).collect();
-            detector
-                .detect_conversation(&turns)
-                .iter()
-                .filter(|f| f.category == Category::Grooming)
-                .map(|f| f.score)
-                .fold(0.0, f64::max)
-        };
         let (u, a) = (Role::User, Role::Assistant);
         // A bare child's age in answer is a minor present.
         assert!(
