@@ -208,14 +208,7 @@ pub(crate) fn score_turns(
     let mut minor_context: f64 = 0.0;
     let mut child_context = false;
     let mut evidence = Sextortion::default();
-    // Who asked an age, who gave an adult one, who gave a minor's.
-    let mut probing_roles: Vec<Role> = Vec::new();
-    let mut adult_roles: Vec<Role> = Vec::new();
-    let mut minor_roles: Vec<Role> = Vec::new();
-    // Who answered with a bare minor's age (`12`, `13 y tu?`), and who
-    // said they are the same age (`same lol`, `moi aussi`).
-    let mut answered_minor: Vec<Role> = Vec::new();
-    let mut peer_roles: Vec<Role> = Vec::new();
+    let mut ages = AgeAnswers::default();
     // Someone addressed as family (`hola abuelo`, `thanks mom`).
     let mut family = false;
     // Separate secrecy phrases (`don't tell your parents`, `it's our
@@ -224,31 +217,8 @@ pub(crate) fn score_turns(
     let mut secrecy_phrases = 0;
     for (idx, view) in turns.iter().enumerate() {
         let analysis = view.analysis;
-        // `same` answers only at the start of a turn (`pareil mdr, t'es en
-        // quelle classe`) or as a short one; `auch` mid-sentence says nothing.
-        let short = view.norm.as_str().len() <= AGE_ANSWER_LEN;
-        if analysis
-            .hits
-            .iter()
-            .any(|hit| hit.kind == Kind::PeerAge && (short || hit.start == 0))
-        {
-            peer_roles.push(view.role);
-        }
+        ages.add_turn(view);
         family |= analysis.has(Kind::FamilyAddress);
-        let names_minor = analysis.minors.iter().any(|m| m.strength >= 0.5);
-        if names_minor {
-            minor_roles.push(view.role);
-        }
-        // A guess in the question (`quanti anni hai, 12?`) is no answer.
-        let probes = analysis.has(Kind::Stage(Stage::AgeProbing));
-        if probes {
-            probing_roles.push(view.role);
-        }
-        match stated_age(view).filter(|_| !probes) {
-            Some(age) if age >= 18 && !names_minor => adult_roles.push(view.role),
-            Some(age) if (5..18).contains(&age) => answered_minor.push(view.role),
-            _ => {}
-        }
         minor_context = minor_context.max(
             analysis
                 .minors
@@ -279,36 +249,20 @@ pub(crate) fn score_turns(
         }
         evidence.add_turn(idx, analysis);
     }
-    // Asking a child's age, or speaking to a child (`your parents`, `after
-    // school`), puts a minor in the conversation; asking an adult's age
-    // (answered `28 e vc?` by someone who asked none and gave no minor's
-    // age) is no grooming stage at all.
-    let adult_answered = adult_roles
-        .iter()
-        .any(|role| !probing_roles.contains(role) && !minor_roles.contains(role));
-    // Children asking each other's age (a child answers, and the asker
-    // gives a child's age too or says `same`) is no grooming stage either.
-    let child_answered = minor_roles
-        .iter()
-        .chain(&answered_minor)
-        .any(|role| !probing_roles.contains(role));
-    let peers = child_answered
-        && probing_roles
-            .iter()
-            .any(|role| answered_minor.contains(role) || peer_roles.contains(role));
-    if adult_answered || peers {
+    // Asking an adult's age (`28 e vc?`), or children asking each other's,
+    // is no grooming stage at all.
+    if ages.adult_answered() || ages.peers() {
         first.remove(&Stage::AgeProbing);
     }
-    // An age asked and answered by the other side with a child's age is as
-    // good as a stated age (`wie alt bist du?` / `12`).
-    if first.contains_key(&Stage::AgeProbing)
-        && answered_minor
-            .iter()
-            .any(|role| !probing_roles.contains(role))
-    {
+    // Asking a child's age, or speaking to a child (`your parents`, `after
+    // school`), puts a minor in the conversation; a child's age given in
+    // answer by the other side (`wie alt bist du?` / `12`) is as good as a
+    // stated age.
+    let probed = first.contains_key(&Stage::AgeProbing);
+    if probed && ages.answered_by_other(&ages.minor_answers) {
         minor_context = minor_context.max(0.9);
     }
-    if first.contains_key(&Stage::AgeProbing) || child_context {
+    if probed || child_context {
         minor_context = minor_context.max(0.5);
     }
 
@@ -526,6 +480,74 @@ impl Sextortion {
             0.0
         };
         (score, threat.or(self.audience), demand, possession)
+    }
+}
+
+/// Who asked an age in a conversation and who answered it, by role.
+#[derive(Default)]
+struct AgeAnswers {
+    /// Roles that asked an age.
+    probing: Vec<Role>,
+    /// Roles that named a minor (a child noun, an age with its unit).
+    naming_minor: Vec<Role>,
+    /// Roles that gave an adult's age as an answer (`28 e vc?`).
+    adult_answers: Vec<Role>,
+    /// Roles that gave a bare minor's age as an answer (`12`, `13 y tu?`).
+    minor_answers: Vec<Role>,
+    /// Roles that said they are the same age (`same lol`, `moi aussi`).
+    same_age: Vec<Role>,
+}
+
+impl AgeAnswers {
+    fn add_turn(&mut self, view: &TurnView<'_>) {
+        let analysis = view.analysis;
+        let role = view.role;
+        // `same` answers only at the start of a turn (`pareil mdr, t'es en
+        // quelle classe`) or as a short one; `auch` mid-sentence says nothing.
+        let short = view.norm.as_str().len() <= AGE_ANSWER_LEN;
+        if analysis
+            .hits
+            .iter()
+            .any(|hit| hit.kind == Kind::PeerAge && (short || hit.start == 0))
+        {
+            self.same_age.push(role);
+        }
+        let names_minor = analysis.minors.iter().any(|m| m.strength >= 0.5);
+        if names_minor {
+            self.naming_minor.push(role);
+        }
+        // A guess in the question (`quanti anni hai, 12?`) is no answer.
+        let probes = analysis.has(Kind::Stage(Stage::AgeProbing));
+        if probes {
+            self.probing.push(role);
+        }
+        match stated_age(view).filter(|_| !probes) {
+            Some(age) if age >= 18 && !names_minor => self.adult_answers.push(role),
+            Some(age) if (5..18).contains(&age) => self.minor_answers.push(role),
+            _ => {}
+        }
+    }
+
+    /// Whether one of `roles` asked no age: an answer from the other side.
+    fn answered_by_other(&self, roles: &[Role]) -> bool {
+        roles.iter().any(|role| !self.probing.contains(role))
+    }
+
+    /// An adult's age from someone who asked none and named no minor.
+    fn adult_answered(&self) -> bool {
+        self.adult_answers
+            .iter()
+            .any(|role| !self.probing.contains(role) && !self.naming_minor.contains(role))
+    }
+
+    /// Children asking each other: a child answers, and the asker gives a
+    /// child's age too or says `same`.
+    fn peers(&self) -> bool {
+        (self.answered_by_other(&self.naming_minor) || self.answered_by_other(&self.minor_answers))
+            && self
+                .probing
+                .iter()
+                .any(|role| self.minor_answers.contains(role) || self.same_age.contains(role))
     }
 }
 

@@ -665,10 +665,9 @@ impl LexiconBuilder {
         }
         let mut res: Vec<String> = Vec::new();
         for it in &raw {
-            let norm = normalize(it);
-            let pattern = norm.as_str().trim_matches(|c| c == ' ' || c == '.');
-            if !res.iter().any(|seen| seen == pattern) {
-                res.push(pattern.to_owned());
+            let pattern = pattern_of(it);
+            if !res.contains(&pattern) {
+                res.push(pattern);
             }
         }
         for (word, alternatives) in self.variants.get(lang).into_iter().flatten() {
@@ -733,12 +732,7 @@ impl LexiconBuilder {
         // Stopwords vote for a language as written; a chat spelling
         // (`q` for `que`) is no evidence of one.
         let spellings = if kind == Kind::Stopword {
-            let norm = normalize(phrase);
-            vec![
-                norm.as_str()
-                    .trim_matches(|c| c == ' ' || c == '.')
-                    .to_owned(),
-            ]
+            vec![pattern_of(phrase)]
         } else {
             self.spellings(phrase, usize::from(lang))
         };
@@ -861,6 +855,15 @@ impl OwnPatterns {
             _ => None,
         }
     }
+}
+
+/// A phrase as the automaton matches it: normalised like the text, without
+/// leading or trailing spaces and dots.
+fn pattern_of(phrase: &str) -> String {
+    normalize(phrase)
+        .as_str()
+        .trim_matches(|c| c == ' ' || c == '.')
+        .to_owned()
 }
 
 /// `pattern` with every whole-word occurrence of `word` (one word or

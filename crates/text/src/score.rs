@@ -1201,11 +1201,7 @@ fn asked_in_question(hit: &Hit, text: &[u8]) -> bool {
         return true;
     }
     // A request phrase that is itself the question (`is there a bot that`).
-    if phrase
-        .split(' ')
-        .next()
-        .is_some_and(|word| QUESTION_WORDS.contains(&word.as_bytes()))
-    {
+    if opens_question(phrase.as_bytes()) {
         return true;
     }
     let before = std::str::from_utf8(&text[start.saturating_sub(12)..start]).unwrap_or("");
@@ -1338,48 +1334,33 @@ fn sentence_starts_with_question(text: &[u8], at: usize) -> bool {
         None if floor == 0 => 0,
         None => return false,
     };
-    let mut words = text[start..at]
-        .split(|b| !b.is_ascii_alphanumeric())
-        .filter(|word| !word.is_empty());
-    let first = words.next().unwrap_or(b"");
-    // `por` asks only as `por que` (`por favor` is a polite request).
-    if first == b"por" {
-        return words.next() == Some(b"que");
-    }
-    QUESTION_WORDS.contains(&first)
+    opens_question(&text[start..at])
 }
 
 /// How far back a request's sentence is searched for its first word.
 const SENTENCE_LOOKBACK: usize = 300;
 
-const QUESTION_WORDS: [&[u8]; 27] = [
-    b"how",
-    b"what",
-    b"why",
-    b"is",
-    b"are",
-    b"should",
-    b"does",
-    b"do",
-    b"when",
-    b"which",
-    b"can",
-    b"como",
-    b"que",
-    b"por",
-    b"comment",
-    b"pourquoi",
-    b"est",
-    b"wie",
-    b"was",
-    b"warum",
-    b"ist",
-    b"come",
-    b"perche",
-    b"hoe",
-    b"wat",
-    b"waarom",
-    b"quando",
+/// Whether `text` opens with a question word (or two: `por que`).
+fn opens_question(text: &[u8]) -> bool {
+    let mut words = text
+        .split(|b| !b.is_ascii_alphanumeric())
+        .filter(|word| !word.is_empty());
+    let first = words.next().unwrap_or(b"");
+    let second = words.next().unwrap_or(b"");
+    QUESTION_WORDS
+        .iter()
+        .any(|opener| match opener.split_once(' ') {
+            Some((one, two)) => one.as_bytes() == first && two.as_bytes() == second,
+            None => opener.as_bytes() == first,
+        })
+}
+
+/// Words that open a question; `por` asks only as `por que` (`por favor`
+/// is a polite request).
+const QUESTION_WORDS: [&str; 27] = [
+    "how", "what", "why", "is", "are", "should", "does", "do", "when", "which", "can", "como",
+    "que", "por que", "comment", "pourquoi", "est", "wie", "was", "warum", "ist", "come", "perche",
+    "hoe", "wat", "waarom", "quando",
 ];
 
 const FIRST_PERSON: [&[u8]; 30] = [
