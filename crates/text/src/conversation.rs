@@ -14,14 +14,18 @@
 //!   `everyone will see`); a *distribution* (0.5 to 0.9, `i'll send them`,
 //!   `i'm going to post`) becomes one in the same turn as an *audience*
 //!   (below 0.5, `your parents`, `all your followers`), and otherwise needs
-//!   a demand or a claim of possession;
+//!   a demand or a claim of possession; an audience receiving (`or your
+//!   dad sees`, `ta classe reçoit tes photos`, lexicon list `reception`) is
+//!   a distribution too;
 //! - a demand (0.9 and up) asks for money or more images; a *condition*
 //!   (below 0.9, `or else`, `if you block me`, `by tonight`) is pressure
 //!   without saying for what;
 //! - a claim of possession (0.9 and up, `i have your pics`, `i hacked your
 //!   account`) or a weaker reference to the victim's images (`your nudes`).
 //!
-//! An audience, a condition or a weak reference alone is never sextortion:
+//! The evidence is counted per author: a threat and a demand are one
+//! person's. An audience, a condition or a weak reference alone is never
+//! sextortion:
 //! `send the photos to your parents` and `pay me back by tonight` are
 //! ordinary.
 //! Turns that are help-seeking (someone describing what happened to them)
@@ -207,7 +211,10 @@ pub(crate) fn score_turns(
     let mut sexual_talk: Option<(usize, u32, u32)> = None;
     let mut minor_context: f64 = 0.0;
     let mut child_context = false;
-    let mut evidence = Sextortion::default();
+    // Sextortion evidence per author: a threat is one person's, with their
+    // own demand (a child asking a cousin for game currency is no payment
+    // demanded by the one who mentions sending something).
+    let mut evidence: Vec<(Role, Sextortion)> = Vec::new();
     let mut ages = AgeAnswers::default();
     // Someone addressed as family (`hola abuelo`, `thanks mom`).
     let mut family = false;
@@ -215,6 +222,11 @@ pub(crate) fn score_turns(
     // secret`, `delete the chat`): insisting on secrecy is more than one
     // mention of it.
     let mut secrecy_phrases = 0;
+    // Weaker secrecy (`don't mention it`), and whether a parent or the
+    // child's school is named anywhere for it to be kept from.
+    let mut concealed: Option<(usize, Hit)> = None;
+    let mut conceal_phrases = 0;
+    let mut parents_named = false;
     for (idx, view) in turns.iter().enumerate() {
         let analysis = view.analysis;
         ages.add_turn(view);
@@ -230,7 +242,14 @@ pub(crate) fn score_turns(
             continue;
         }
         child_context |= analysis.has(Kind::ChildContext);
+        parents_named |= analysis.has(Kind::ChildContext) || analysis.has(Kind::Parenting);
         let benign_secret = analysis.has(Kind::SecrecyBenign);
+        if !benign_secret
+            && let Some(hit) = analysis.hits.iter().find(|hit| hit.kind == Kind::Conceal)
+        {
+            conceal_phrases += 1;
+            concealed.get_or_insert((idx, *hit));
+        }
         let mut secrecy_end = 0;
         for (stage, hit) in analysis.stages() {
             if stage == Stage::Secrecy && benign_secret {
@@ -247,7 +266,25 @@ pub(crate) fn score_turns(
         {
             sexual_talk = Some((idx, sex.start, sex.end));
         }
-        evidence.add_turn(idx, analysis);
+        let author = match evidence.iter().position(|(role, _)| *role == view.role) {
+            Some(at) => at,
+            None => {
+                evidence.push((view.role, Sextortion::default()));
+                evidence.len() - 1
+            }
+        };
+        evidence[author]
+            .1
+            .add_turn(idx, analysis, view.norm.as_str().as_bytes());
+    }
+    // Children of one age keeping a call from a parent (`pareil! ... dis
+    // rien à ta mère`) are no adult's secret; a secrecy phrase still is.
+    if let Some(hit) = concealed
+        && parents_named
+        && !ages.peers()
+    {
+        first.entry(Stage::Secrecy).or_insert(hit);
+        secrecy_phrases += conceal_phrases;
     }
     // Asking an adult's age (`28 e vc?`), or children asking each other's,
     // is no grooming stage at all.
@@ -322,7 +359,12 @@ pub(crate) fn score_turns(
     }
 
     // Sextortion.
-    let (sextortion, threat, demand, possession) = evidence.score();
+    let (sextortion, threat, demand, possession) = evidence
+        .iter()
+        .map(|(_, author)| author.score())
+        .fold((0.0, None, None, None), |best, next| {
+            if next.0 > best.0 { next } else { best }
+        });
     if sextortion >= REPORT_FLOOR {
         let mut spans = Vec::new();
         for (slot, role) in [
@@ -378,7 +420,7 @@ struct Sextortion {
 }
 
 impl Sextortion {
-    fn add_turn(&mut self, idx: usize, analysis: &Analysis) {
+    fn add_turn(&mut self, idx: usize, analysis: &Analysis, text: &[u8]) {
         let keep = |slot: &mut Option<(usize, Hit)>, hit: &Hit| {
             if slot.is_none() {
                 *slot = Some((idx, *hit));
@@ -394,11 +436,31 @@ impl Sextortion {
                 crate::analysis::gap(hit.start, hit.end, it.start, it.end) <= THREAT_WINDOW
             })
         };
+        // Images and who sees them in one sentence: `ask your mom first.
+        // and send me a picture` names no audience for the picture.
+        let near_in_sentence = |hit: &Hit, others: &[&Hit]| {
+            others.iter().any(|it| {
+                crate::analysis::gap(hit.start, hit.end, it.start, it.end) <= THREAT_WINDOW
+                    && !analysis.break_between(hit.start, it.start)
+            })
+        };
         let media: Vec<&Hit> = analysis
             .hits
             .iter()
             .filter(|hit| hit.kind == Kind::IntentMedia)
             .collect();
+        // A gift card given (`a gift card for you`) is a present, not a
+        // payment asked for.
+        let gifts: Vec<&Hit> = analysis
+            .hits
+            .iter()
+            .filter(|hit| hit.kind == Kind::Stage(Stage::Gifts))
+            .collect();
+        let given = |hit: &Hit| {
+            gifts
+                .iter()
+                .any(|gift| gift.start <= hit.start && hit.end < gift.end)
+        };
         for hit in &analysis.hits {
             match hit.kind {
                 Kind::Threat if hit.weight >= WHOLE => keep(&mut self.threat, hit),
@@ -411,8 +473,20 @@ impl Sextortion {
                 }
                 // An audience next to images (`or your family gets the
                 // video`) names who will see them.
-                Kind::Threat if near(hit, &media) => keep(&mut self.composed, hit),
+                Kind::Threat if near_in_sentence(hit, &media) => keep(&mut self.composed, hit),
                 Kind::Threat => keep(&mut self.audience, hit),
+                // An audience receiving (`or your dad sees`, `ta classe
+                // reçoit`) is a distribution, which still needs a demand or
+                // a claim: `your mom will see you at six` is ordinary.
+                Kind::Reception
+                    if near_in_sentence(hit, &audiences) && !sees_the_person(hit, text) =>
+                {
+                    keep(&mut self.distribution, hit);
+                }
+                // `it would be a shame if your friends ...` names no images:
+                // it needs them named (`... saw what you sent`) or a demand.
+                Kind::Insinuation => keep(&mut self.distribution, hit),
+                Kind::Demand if given(hit) => {}
                 Kind::Demand if hit.weight >= WHOLE => keep(&mut self.demand, hit),
                 Kind::Demand => keep(&mut self.condition, hit),
                 Kind::Possession if hit.weight >= WHOLE => keep(&mut self.possession, hit),
@@ -481,6 +555,22 @@ impl Sextortion {
         };
         (score, threat.or(self.audience), demand, possession)
     }
+}
+
+/// Words for the one spoken to, as the object of a verb of seeing (`your
+/// mom will see you at six`): the person is seen, not the images.
+const SEEN_PERSON: [&[u8]; 10] = [
+    b"you", b"u", b"ya", b"te", b"je", b"jou", b"dich", b"di", b"toi", b"ti",
+];
+
+/// True if a reception verb is followed by the person spoken to (`sees
+/// you`, `ziet je`).
+fn sees_the_person(hit: &Hit, text: &[u8]) -> bool {
+    text.get(hit.end as usize..)
+        .unwrap_or(b"")
+        .split(|b| !b.is_ascii_alphanumeric())
+        .find(|word| !word.is_empty())
+        .is_some_and(|word| SEEN_PERSON.contains(&word))
 }
 
 /// Who asked an age in a conversation and who answered it, by role.
@@ -798,14 +888,91 @@ mod tests {
 
     /// The grooming score of a conversation of `(role, text)` turns.
     fn grooming(turns: &[(Role, &str)]) -> f64 {
+        conversation_score(turns, Category::Grooming)
+    }
+
+    fn sextortion(turns: &[(Role, &str)]) -> f64 {
+        conversation_score(turns, Category::Sextortion)
+    }
+
+    fn conversation_score(turns: &[(Role, &str)], category: Category) -> f64 {
         let detector = crate::TextDetector::built_in().unwrap();
         let turns: Vec<Turn> = turns.iter().map(|(r, t)| Turn::new(*r, *t)).collect();
         detector
             .detect_conversation(&turns)
             .iter()
-            .filter(|f| f.category == Category::Grooming)
+            .filter(|f| f.category == category)
             .map(|f| f.score)
             .fold(0.0, f64::max)
+    }
+
+    /// An audience receiving (`or your dad sees`), and a hint at what
+    /// others might see (`it would be a shame if`), count as a
+    /// distribution: with a demand or the victim's images named, a threat;
+    /// with nothing else, or when the person is seen (`sees you`), not.
+    #[test]
+    fn an_audience_receiving_is_a_distribution() {
+        let (u, a) = (Role::User, Role::Assistant);
+        let one = |text: &str| sextortion(&[(u, text)]);
+        assert!(one("send one more or your whole class sees it") >= 0.5);
+        assert!(one("100 euros en bizum o tus padres las reciben esta noche") >= 0.5);
+        assert!(
+            one("ik heb je fotos nog. stuur er nog een, anders ziet heel je school het") >= 0.5
+        );
+        assert!(one("ce serait dommage que tes potes tombent sur ce que tu m'as envoyé") >= 0.5);
+        // Without a demand or the images named, or seeing the person.
+        assert!(one("otherwise your whole class sees the results on monday") < 0.5);
+        assert!(one("your mom will see you at six, pay me back the 20 tomorrow") < 0.5);
+        assert!(
+            one(
+                "ce serait dommage que tes potes ratent la fête, tu sais ce qu'il te reste à faire"
+            ) < 0.5
+        );
+        // A threat and a demand are one author's: a child asking a cousin
+        // for game currency is no payment asked by the one who sends.
+        assert!(
+            sextortion(&[
+                (u, "primo me regalas pavos pal cumple? mandame el codigo"),
+                (
+                    a,
+                    "vale, pregunta a tu madre primero y le mando a ella el codigo"
+                ),
+            ]) < 0.5
+        );
+        assert!(
+            sextortion(&[
+                (u, "mandame el codigo de la tarjeta"),
+                (a, "no tengo"),
+                (u, "pues le mando a tu madre las fotos"),
+            ]) >= 0.5
+        );
+        // A gift card given is a present, not a payment asked for.
+        assert!(
+            sextortion(&[
+                (u, "happy birthday! i put 25 on a gift card for you"),
+                (a, "thank u!!"),
+                (u, "ask your mom first. and send me a picture of your cake"),
+            ]) < 0.5
+        );
+    }
+
+    /// Weaker secrecy (`don't mention it`, `hoeven dat niet te weten`) is
+    /// the secrecy stage only where the child's parents are named.
+    #[test]
+    fn keeping_it_from_parents_is_secrecy() {
+        let (u, a) = (Role::User, Role::Assistant);
+        let with = grooming(&[
+            (u, "how old r u btw"),
+            (a, "12 why"),
+            (u, "no reason. just dont mention me to ur parents ok?"),
+        ]);
+        let without = grooming(&[
+            (u, "how old r u btw"),
+            (a, "12 why"),
+            (u, "no reason. just dont mention it ok?"),
+        ]);
+        assert!(with >= 0.5, "{with}");
+        assert!(without < 0.5, "{without}");
     }
 
     #[test]

@@ -12,9 +12,9 @@
 //! | `sexual` | `explicit`, `suggestive`, `anatomy`, `sexualising`, `acts`, `material`, `negated`, `topic`, `lang_only` | sexual content by kind; `material` names abuse material itself (minor and sexual in one); `negated` and `topic` phrases absorb the sexual words inside them (`non sexual`, `sex education`); `lang_only` entries are explicit words that are ordinary words in another language (French `nu` is Dutch for "now") and count unless the text is in another language |
 //! | `intent` | `create`, `acquire`, `media`, `trade`, `desire`, `non_request`, `reporting`, `discourse`, `audience` | request framing; `trade` verbs with a media noun and an age range of minors are an offer of abuse material (`trading vids 13-15`); `non_request` right before a verb makes it reported speech (`asked me to send`); `reporting` verbs (`wants her to`, `told my daughter to`, `le pide`) make every request after them in their clause reported speech, unless said by `i`, `we` or `you` or asked of the reader (`can you`); `audience` before a child noun makes the child the one the thing is for (`a story for a 6 year old`), so that clothing and body words are not said of the child |
 //! | `context` | `protective`, `education`, `health`, `news`, `research`, `parenting`, `talk`, `about` | benign contexts that dampen scores; `talk` (talk, explain) and `about` (the word that introduces a topic) frame a sexual word as the topic of a conversation with a child, not something said of the child (`talk to my son about pornography`) |
-//! | `help` | `question`, `disclosure`, `advice`, `resource` | help-seeking; `advice` entries are the speaker asking what they should do or whether something is wrong (`should i`, `soll ich`, `is that a crime`) and count only in a message of its own, in a sentence that is a question (it ends with `?` or opens with a question word) or, at full weight, at the start of a clause; resource words (`police@0.6`) need a disclosure too; `resource` entries name a helpline or reporting line for children (`kindertelefoon`, `nummer gegen kummer`) and are a help question about something relevant by themselves |
-//! | `grooming` | `age_probing`, `trust`, `secrecy`, `secrecy_benign`, `peer_age`, `family_address`, `isolation`, `platform`, `gifts`, `image_request`, `meeting`, `child_context` | grooming stages; `child_context` is what is said to a child (`your parents`, `after school`, `your teacher`): a minor is present, as with a stated age, but only for grooming; `peer_age` (`same`, `moi aussi`) from the one who asked an age makes it children asking each other; `family_address` (`thanks mom`, `hola abuelo`) marks a family chat |
-//! | `sextortion` | `threat`, `demand`, `possession` | sextortion |
+//! | `help` | `question`, `disclosure`, `advice`, `resource`, `takedown` | help-seeking; `takedown` entries ask how to get a picture removed (`remove a photo of me`, `faire retirer`) and are a specific question about something relevant when a minor and images are named; `advice` entries are the speaker asking what they should do or whether something is wrong (`should i`, `soll ich`, `is that a crime`) and count only in a message of its own, in a sentence that is a question (it ends with `?` or opens with a question word) or, at full weight, at the start of a clause; resource words (`police@0.6`) need a disclosure too; `resource` entries name a helpline or reporting line for children (`kindertelefoon`, `nummer gegen kummer`) and are a help question about something relevant by themselves |
+//! | `grooming` | `age_probing`, `trust`, `secrecy`, `secrecy_benign`, `peer_age`, `family_address`, `isolation`, `platform`, `gifts`, `image_request`, `meeting`, `child_context` | grooming stages; `child_context` is what is said to a child (`your parents`, `after school`, `your teacher`): a minor is present, as with a stated age, but only for grooming; `peer_age` (`same`, `moi aussi`) from the one who asked an age makes it children asking each other; `family_address` (`thanks mom`, `hola abuelo`) marks a family chat; `conceal` (`don't mention it`, `no le cuentes`) is secrecy only where the child's parents or school are named |
+//! | `sextortion` | `threat`, `reception`, `insinuation`, `demand`, `possession` | sextortion; `reception` (`sees`, `gets them`, `recibirán`) next to an audience (`or your dad sees`) is a distribution, and so is an `insinuation` (`it would be a shame if`), which never pairs with an audience alone |
 //! | `stopwords` | `words` | language identification |
 //! | `variants` | word or phrase = list of spellings | chat spellings (`your` = [`ur`, `yr`]): every phrase of the language, stopwords aside, is also added with each, up to 16 spellings a phrase |
 //! | `letter_variants` | letter = spelling | a letter's spelling without it (`ä` = `ae`), applied like `variants` |
@@ -109,6 +109,10 @@ pub(crate) enum Kind {
     /// helpline for children`): a specific help question, relevant by
     /// itself.
     HelpResource,
+    /// Asking how to get a picture taken down (`remove a photo of me`,
+    /// `faire retirer`): a specific help question, relevant when a minor
+    /// and images are named (`i sent it when i was 15`).
+    HelpTakedown,
     Stage(Stage),
     SecrecyBenign,
     /// Saying one is the same age (`same`, `moi aussi`): with one's own
@@ -116,10 +120,22 @@ pub(crate) enum Kind {
     PeerAge,
     /// Addressing someone as family (`thanks mom`, `hola abuelo`).
     FamilyAddress,
+    /// Keeping something from someone, weaker than a secrecy phrase
+    /// (`don't mention it`, `hoeven dat niet te weten`): the secrecy stage
+    /// only in a conversation with a child's parents or school in it.
+    Conceal,
     /// Said to a child: the addressee's parents, teacher or school (`your
     /// parents`, `after school`); a minor present, for grooming only.
     ChildContext,
     Threat,
+    /// An audience receiving or seeing (`sees`, `gets them`, `reçoit`,
+    /// `krijgen ze`): next to an audience, a distribution (`or your dad
+    /// sees`).
+    Reception,
+    /// A hint at what others might see (`it would be a shame if`, `ce
+    /// serait dommage que`): a distribution that needs the victim's images
+    /// named or a demand, never an audience alone.
+    Insinuation,
     Demand,
     Possession,
     Stopword,
@@ -144,7 +160,11 @@ impl Kind {
     pub(crate) fn is_help(self) -> bool {
         matches!(
             self,
-            Kind::HelpQuestion | Kind::HelpDisclosure | Kind::HelpAdvice | Kind::HelpResource
+            Kind::HelpQuestion
+                | Kind::HelpDisclosure
+                | Kind::HelpAdvice
+                | Kind::HelpResource
+                | Kind::HelpTakedown
         )
     }
 
@@ -166,13 +186,17 @@ impl Kind {
                 | Kind::HelpDisclosure
                 | Kind::HelpAdvice
                 | Kind::HelpResource
+                | Kind::HelpTakedown
                 | Kind::Reporting
                 | Kind::Stage(_)
                 | Kind::SecrecyBenign
                 | Kind::PeerAge
                 | Kind::FamilyAddress
+                | Kind::Conceal
                 | Kind::ChildContext
                 | Kind::Threat
+                | Kind::Reception
+                | Kind::Insinuation
                 | Kind::Demand
                 | Kind::Possession
                 | Kind::Stopword
@@ -316,7 +340,8 @@ lists!(Help {
     question,
     disclosure,
     advice,
-    resource
+    resource,
+    takedown
 });
 lists!(Grooming {
     age_probing,
@@ -325,6 +350,7 @@ lists!(Grooming {
     secrecy_benign,
     peer_age,
     family_address,
+    conceal,
     isolation,
     platform,
     gifts,
@@ -334,6 +360,8 @@ lists!(Grooming {
 });
 lists!(Sextortion {
     threat,
+    reception,
+    insinuation,
     demand,
     possession
 });
@@ -538,6 +566,12 @@ impl LexiconBuilder {
         )?;
         add("help.advice", &file.help.advice, Kind::HelpAdvice, false)?;
         add(
+            "help.takedown",
+            &file.help.takedown,
+            Kind::HelpTakedown,
+            false,
+        )?;
+        add(
             "help.resource",
             &file.help.resource,
             Kind::HelpResource,
@@ -570,6 +604,7 @@ impl LexiconBuilder {
             Kind::FamilyAddress,
             false,
         )?;
+        add("grooming.conceal", &g.conceal, Kind::Conceal, false)?;
         add(
             "grooming.isolation",
             &g.isolation,
@@ -603,6 +638,13 @@ impl LexiconBuilder {
         )?;
         let x = &file.sextortion;
         add("sextortion.threat", &x.threat, Kind::Threat, false)?;
+        add("sextortion.reception", &x.reception, Kind::Reception, false)?;
+        add(
+            "sextortion.insinuation",
+            &x.insinuation,
+            Kind::Insinuation,
+            false,
+        )?;
         add("sextortion.demand", &x.demand, Kind::Demand, false)?;
         add(
             "sextortion.possession",

@@ -209,7 +209,7 @@ pub(crate) fn score_message(
     // for them: a media noun alone is a request only in a query.
     let narrative = analysis.hits.iter().any(|hit| {
         matches!(hit.kind, Kind::HelpDisclosure | Kind::HelpResource)
-            || (hit.kind == Kind::HelpQuestion && hit.weight >= 1.0)
+            || (matches!(hit.kind, Kind::HelpQuestion | Kind::HelpTakedown) && hit.weight >= 1.0)
     });
 
     // Solicitation: the best pair with a request nearby.
@@ -405,8 +405,10 @@ fn pairs(analysis: &Analysis) -> Vec<Pair> {
         }
     }
     // A trading offer of media with an age range of minors (`trading vids
-    // of young teens 13-15`, `troco video de menor 12 a 14`) names abuse
-    // material without a sexual word: the range is the tell.
+    // of young teens 13-15`, `troco video de menor 12 a 14`) or a minor's
+    // age written with its unit right by the media (`trading 13 y.o.
+    // pics`) names abuse material without a sexual word: the age is the
+    // tell.
     for trade in analysis.hits.iter().filter(|hit| hit.kind == Kind::Trade) {
         let near = |hit: &&Hit| gap(trade.start, trade.end, hit.start, hit.end) <= TRADE_WINDOW;
         let Some(media) = analysis
@@ -417,7 +419,19 @@ fn pairs(analysis: &Analysis) -> Vec<Pair> {
         else {
             continue;
         };
-        let Some((from, to)) = minor_age_range(analysis, trade) else {
+        // The range qualifies the media (`vids of young teens 13-15`), not
+        // something else on sale (`old clothes, ages 8-10, pics in dm`).
+        let range = minor_age_range(analysis, trade).filter(|(from, _)| media.end <= from.start);
+        let Some((from, to)) = range.or_else(|| {
+            minor_age_by(analysis, media).map(|age| {
+                let hit = Hit {
+                    start: age.start,
+                    end: age.end,
+                    ..*media
+                };
+                (hit, hit)
+            })
+        }) else {
             continue;
         };
         let material = Hit {
@@ -506,6 +520,25 @@ fn minor_age_range(analysis: &Analysis, trade: &Hit) -> Option<(Hit, Hit)> {
         let ((from, low), (to, high)) = (pair[0], pair[1]);
         (low < high && to.start >= from.end && to.start - from.end <= RANGE_GAP)
             .then_some((*from, *to))
+    })
+}
+
+/// How far a minor's age may be from the media noun it qualifies (`13 y o
+/// pics`, `pics of 13 yo`).
+const AGE_BY_MEDIA: u32 = 4;
+
+/// A minor's age written with its unit (`13 y o`, `12 jahre`) right by
+/// `media`.
+fn minor_age_by(analysis: &Analysis, media: &Hit) -> Option<Minor> {
+    analysis.minors.iter().copied().find(|minor| {
+        minor.explicit
+            && minor.strength >= 0.9
+            && gap(minor.start, minor.end, media.start, media.end) <= AGE_BY_MEDIA
+            // The unit written (`13 y o`), not an age list (`ages 8-10`).
+            && analysis
+                .hits
+                .iter()
+                .any(|hit| hit.kind == Kind::AgeUnit && hit.end == minor.end)
     })
 }
 
@@ -642,7 +675,10 @@ fn best_intent(
 fn inside_help_question(analysis: &Analysis, hit: &Hit) -> bool {
     analysis
         .near(hit.start, hit.end, 0, |kind| {
-            matches!(kind, Kind::HelpQuestion | Kind::HelpDisclosure)
+            matches!(
+                kind,
+                Kind::HelpQuestion | Kind::HelpDisclosure | Kind::HelpTakedown
+            )
         })
         .any(|question| question.start <= hit.start && hit.end <= question.end)
 }
@@ -921,7 +957,7 @@ fn help_parts(analysis: &Analysis, pairs: &[Pair], sentences: &Sentences, lone: 
     let specific = analysis
         .hits
         .iter()
-        .filter(|hit| hit.kind == Kind::HelpQuestion && !means(hit))
+        .filter(|hit| matches!(hit.kind, Kind::HelpQuestion | Kind::HelpTakedown) && !means(hit))
         .map(|hit| f64::from(hit.weight))
         .fold(if resource { 1.0 } else { 0.0 }, f64::max);
     // An advice question is the asker's own: in a message that speaks to
@@ -1036,6 +1072,9 @@ fn help_parts(analysis: &Analysis, pairs: &[Pair], sentences: &Sentences, lone: 
         })
         || (disclosure > 0.0
             && (!analysis.minors.is_empty() || media || !analysis.sexual.is_empty()))
+        // Getting a picture taken down that was sent as a minor (`how do i
+        // remove a photo of me, i sent it when i was 15`).
+        || (has(|kind| kind == Kind::HelpTakedown) && media && !analysis.minors.is_empty())
         // Someone asked a child for pictures (`... someone who asked my 13
         // year old for photos`): what happened, told by a reporting verb.
         || (has(|kind| kind == Kind::Reporting) && media && !analysis.minors.is_empty()));
@@ -1115,6 +1154,8 @@ fn own_child_harmed(analysis: &Analysis, text: &[u8]) -> bool {
                 .split(|b| !b.is_ascii_alphanumeric())
                 .next()
                 .is_some_and(|word| SPEAKER.contains(&word))
+            // Dutch `je bent 14` is said to someone (French `je` is `i`).
+            && !text[hit.start as usize..].starts_with(b"je bent")
             && analysis
                 .minors
                 .iter()
@@ -1202,6 +1243,9 @@ fn asked_in_question(hit: &Hit, text: &[u8]) -> bool {
     }
     // A request phrase that is itself the question (`is there a bot that`).
     if opens_question(phrase.as_bytes()) {
+        return true;
+    }
+    if asks_for_a_tool(text, start) {
         return true;
     }
     let before = std::str::from_utf8(&text[start.saturating_sub(12)..start]).unwrap_or("");
@@ -1355,6 +1399,60 @@ fn opens_question(text: &[u8]) -> bool {
         })
 }
 
+/// Openers of a question for something that exists (`is there an app`).
+const EXISTENCE_QUESTIONS: [&str; 6] = [
+    "is there",
+    "are there",
+    "do you know",
+    "does anyone know",
+    "is er",
+    "ken je",
+];
+
+/// Things that make or find something for you: asking whether one exists
+/// is asking for what it does (`is there an undress app that works on ...`).
+const TOOLS: [&str; 17] = [
+    "app",
+    "apps",
+    "bot",
+    "bots",
+    "site",
+    "sites",
+    "website",
+    "websites",
+    "tool",
+    "tools",
+    "ai",
+    "program",
+    "server",
+    "servers",
+    "generator",
+    "software",
+    "appli",
+];
+
+/// True if the sentence of a request (at byte `at`) opens by asking
+/// whether a tool exists (`is there an app that ...`, `is there an undress
+/// app`): the request is what the asker wants the tool for.
+fn asks_for_a_tool(text: &[u8], at: usize) -> bool {
+    let start = text[..at]
+        .iter()
+        .rposition(|b| *b == b'.')
+        .map_or(0, |idx| idx + 1);
+    let end = text[at..]
+        .iter()
+        .position(|b| *b == b'.')
+        .map_or(text.len(), |idx| at + idx);
+    let sentence = std::str::from_utf8(&text[start..end])
+        .unwrap_or("")
+        .trim_start();
+    EXISTENCE_QUESTIONS.iter().any(|opener| {
+        sentence
+            .strip_prefix(opener)
+            .is_some_and(|rest| rest.starts_with(' '))
+    }) && sentence.split(' ').any(|word| TOOLS.contains(&word))
+}
+
 /// Words that open a question; `por` asks only as `por que` (`por favor`
 /// is a polite request).
 const QUESTION_WORDS: [&str; 27] = [
@@ -1398,6 +1496,43 @@ mod tests {
                 &[Sol],
             ),
             ("we trade pokemon cards, ages 8-12 welcome", &[], &[Sol]),
+            // One age written with its unit right by the media; an age list
+            // or media after it is something else on sale.
+            ("trading 13 y.o. pics, looking for new ones", &[Sol], &[]),
+            (
+                "trading my kids' old clothes, ages 8-10, pics in dm",
+                &[],
+                &[Sol],
+            ),
+            // Asking whether a tool exists is asking for what it does,
+            // unless it protects.
+            (
+                "is there an undress app that works on school photos of kids?",
+                &[Sol],
+                &[],
+            ),
+            (
+                "is there an app that blocks nude pics on my 12 year old's phone?",
+                &[],
+                &[Sol],
+            ),
+            // Getting one's own picture taken down, sent as a minor.
+            (
+                "Como faço para remover uma foto minha da internet? Enviei quando tinha 15 anos.",
+                &[Help],
+                &[Sol],
+            ),
+            (
+                "Comment faire retirer une photo de classe mal imprimée ? Mon fils a 9 ans.",
+                &[],
+                &[Help],
+            ),
+            // Dutch `je bent 14` is said to someone, not by a child.
+            (
+                "ik heb je fotos nog. 100 euro in bonnen of je ouders krijgen ze. je bent 14 dus denk na",
+                &[],
+                &[Help],
+            ),
             // A request phrase that is itself the question asks; one that
             // protects does not.
             ("is there a bot that makes nude pics of kids", &[Sol], &[]),
