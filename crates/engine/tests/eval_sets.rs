@@ -54,14 +54,15 @@ fn dev_set_meets_the_goals() {
 fn held_out_set_does_not_regress() {
     // Three blind sets, run only as aggregates: `ho2-*` (every category),
     // `ho5-*` (help-seeking and hard negatives), both of 2026-12-07, and
-    // `ho9-*` (casual chat wording, every category but sexualisation, of
-    // 2026-12-07 too), written from the issue and DESIGN.md by sessions that
-    // never saw the code, the lexicons or the dev set. The floors are their
-    // figures at commit time (README.md, "Text detection"); they guard
-    // against regressions and are below the goals, which these sets show
-    // the built-in detectors do not yet meet on phrasing they were not built
-    // from. Help-seeking read as solicitation is 4 (it must reach 0); the
-    // benign false-positive rate is 6 of 396 (it must reach 1%).
+    // `ho10A-*` / `ho10B-*` (casual and written wording, every category but
+    // sexualisation, of 2026-12-07 too), written from the issue and
+    // DESIGN.md by sessions that never saw the code, the lexicons or the dev
+    // set. The floors are their figures at commit time (README.md, "Text
+    // detection"); they guard against regressions and are below the goals,
+    // which these sets show the built-in detectors do not yet meet on
+    // phrasing they were not built from. Help-seeking read as solicitation
+    // is 5 (it must reach 0); the benign false-positive rate is 5 of 395 (it
+    // must reach 1%).
     let report = run("text-heldout.jsonl");
     let recall = |name: &str| {
         report
@@ -71,11 +72,11 @@ fn held_out_set_does_not_regress() {
             .map_or(0.0, |c| c.recall)
     };
     for (name, floor) in [
-        ("csam_solicitation", 0.81),
+        ("csam_solicitation", 0.83),
         ("minor_sexualization", 0.62),
-        ("grooming", 0.71),
-        ("sextortion", 0.5),
-        ("help_seeking", 0.69),
+        ("grooming", 0.75),
+        ("sextortion", 0.75),
+        ("help_seeking", 0.67),
     ] {
         assert!(
             recall(name) >= floor,
@@ -91,12 +92,12 @@ fn held_out_set_does_not_regress() {
         solicitation.precision
     );
     assert!(
-        report.benign_false_positive_rate <= 0.016,
+        report.benign_false_positive_rate <= 0.013,
         "held-out benign fp rose to {}",
         report.benign_false_positive_rate
     );
     assert!(
-        report.help_seeking_as_solicitation <= 4,
+        report.help_seeking_as_solicitation <= 5,
         "held-out help-seeking read as solicitation rose to {}",
         report.help_seeking_as_solicitation
     );
@@ -107,7 +108,10 @@ fn held_out_set_does_not_regress() {
 /// section 1). Only the requests caught as written count, so that what a
 /// rewrite loses is the normaliser's. The rewrites are mechanical and
 /// deterministic; the floors are just below the figures measured on
-/// 2026-12-07 (691 requests), so a change that loses robustness fails here.
+/// 2026-12-07 (860 requests), so a change that loses robustness fails here.
+/// (Leetspeak fell from 0.964 of 691 to 0.958 of 860 with the fifth round's
+/// vocabulary probes, whose ages leet rewrites too, `10y0`; of the 691
+/// earlier requests the fifth round loses 24, the code before it 25.)
 #[test]
 fn obfuscated_solicitations_are_still_caught() {
     let path = format!("{}/../text/eval/text-dev.jsonl", env!("CARGO_MANIFEST_DIR"));
@@ -135,7 +139,7 @@ fn obfuscated_solicitations_are_still_caught() {
         (
             "leetspeak in the two longest words",
             |text| on_longest(text, 2, leet),
-            0.96,
+            0.955,
         ),
         (
             "Cyrillic look-alike letters",

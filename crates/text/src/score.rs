@@ -651,7 +651,9 @@ fn best_intent(
                     // touch (`sexy pics`), not across a sentence (`the kid
                     // in the video looks ...`).
                     let sexualising_far = sex_kind == Some(SexKind::Sexualising)
-                        && pair.sexual.is_some_and(|s| hit.start != s.end + 1);
+                        && pair
+                            .sexual
+                            .is_some_and(|s| hit.start != s.end + 1 && !media_of(text, hit, &s));
                     if gap(hit.start, hit.end, pair.lo, pair.hi) > MEDIA_WINDOW
                         || question
                         || narrative
@@ -667,6 +669,23 @@ fn best_intent(
             Some((weight, *hit))
         })
         .max_by(|a, b| a.0.total_cmp(&b.0))
+}
+
+/// Prepositions between a media noun and what it shows (`pics of`,
+/// `fotos de`, `bilder von`).
+const MEDIA_OF: [&str; 12] = [
+    "of", "de", "di", "da", "do", "dos", "das", "des", "del", "van", "von", "della",
+];
+
+/// True if `sexual` follows the media noun `media` across one preposition
+/// (`pics of sexy ...`, `fotos de niñas sexys` is the other way round): the
+/// media shows what the word evaluates, as in `sexy pics`.
+fn media_of(text: &[u8], media: &Hit, sexual: &Sexual) -> bool {
+    let (from, to) = (media.end as usize, sexual.start as usize);
+    to > from
+        && to - from <= 7
+        && std::str::from_utf8(&text[from..to])
+            .is_ok_and(|between| MEDIA_OF.contains(&between.trim()))
 }
 
 /// A verb inside a help question (`fare` in `cosa devo fare`, `do` in
