@@ -16,7 +16,8 @@
 //!   (below 0.5, `your parents`, `all your followers`), and otherwise needs
 //!   a demand or a claim of possession; an audience receiving (`or your
 //!   dad sees`, `ta classe reçoit tes photos`, lexicon list `reception`) is
-//!   a distribution too;
+//!   a distribution too, and so is a hint (`it would be a shame if`, list
+//!   `insinuation`), which never pairs with an audience alone;
 //! - a demand (0.9 and up) asks for money or more images; a *condition*
 //!   (below 0.9, `or else`, `if you block me`, `by tonight`) is pressure
 //!   without saying for what;

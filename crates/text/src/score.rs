@@ -1419,13 +1419,14 @@ fn opens_question(text: &[u8]) -> bool {
 }
 
 /// Openers of a question for something that exists (`is there an app`).
-const EXISTENCE_QUESTIONS: [&str; 6] = [
+/// Only openers that are question words (`QUESTION_WORDS`) matter: the
+/// rule decides whether a request inside a question asks.
+const EXISTENCE_QUESTIONS: [&str; 5] = [
     "is there",
     "are there",
     "do you know",
     "does anyone know",
     "is er",
-    "ken je",
 ];
 
 /// Things that make or find something for you: asking whether one exists
