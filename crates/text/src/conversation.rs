@@ -223,11 +223,12 @@ pub(crate) fn score_turns(
     // secret`, `delete the chat`): insisting on secrecy is more than one
     // mention of it.
     let mut secrecy_phrases = 0;
-    // Weaker secrecy (`don't mention it`), and whether a parent or the
-    // child's school is named anywhere for it to be kept from.
+    // Weaker secrecy (`don't mention it`), and whether a parent is named
+    // anywhere for it to be kept from (besides what is said to a child,
+    // `child_context`, which names parents or school).
     let mut concealed: Option<(usize, Hit)> = None;
     let mut conceal_phrases = 0;
-    let mut parents_named = false;
+    let mut parent_named = false;
     for (idx, view) in turns.iter().enumerate() {
         let analysis = view.analysis;
         ages.add_turn(view);
@@ -243,7 +244,7 @@ pub(crate) fn score_turns(
             continue;
         }
         child_context |= analysis.has(Kind::ChildContext);
-        parents_named |= analysis.has(Kind::ChildContext) || analysis.has(Kind::Parenting);
+        parent_named |= analysis.has(Kind::Parenting);
         let benign_secret = analysis.has(Kind::SecrecyBenign);
         if !benign_secret
             && let Some(hit) = analysis.hits.iter().find(|hit| hit.kind == Kind::Conceal)
@@ -281,7 +282,7 @@ pub(crate) fn score_turns(
     // Children of one age keeping a call from a parent (`pareil! ... dis
     // rien à ta mère`) are no adult's secret; a secrecy phrase still is.
     if let Some(hit) = concealed
-        && parents_named
+        && (child_context || parent_named)
         && !ages.peers()
     {
         first.entry(Stage::Secrecy).or_insert(hit);
@@ -432,18 +433,16 @@ impl Sextortion {
             .iter()
             .filter(|hit| hit.kind == Kind::Threat && hit.weight < DISTRIBUTION)
             .collect();
-        let near = |hit: &Hit, others: &[&Hit]| {
-            others.iter().any(|it| {
-                crate::analysis::gap(hit.start, hit.end, it.start, it.end) <= THREAT_WINDOW
-            })
+        let close = |hit: &Hit, it: &Hit| {
+            crate::analysis::gap(hit.start, hit.end, it.start, it.end) <= THREAT_WINDOW
         };
+        let near = |hit: &Hit, others: &[&Hit]| others.iter().any(|it| close(hit, it));
         // Images and who sees them in one sentence: `ask your mom first.
         // and send me a picture` names no audience for the picture.
         let near_in_sentence = |hit: &Hit, others: &[&Hit]| {
-            others.iter().any(|it| {
-                crate::analysis::gap(hit.start, hit.end, it.start, it.end) <= THREAT_WINDOW
-                    && !analysis.break_between(hit.start, it.start)
-            })
+            others
+                .iter()
+                .any(|it| close(hit, it) && !analysis.break_between(hit.start, it.start))
         };
         let media: Vec<&Hit> = analysis
             .hits
@@ -451,16 +450,13 @@ impl Sextortion {
             .filter(|hit| hit.kind == Kind::IntentMedia)
             .collect();
         // A gift card given (`a gift card for you`) is a present, not a
-        // payment asked for.
-        let gifts: Vec<&Hit> = analysis
-            .hits
-            .iter()
-            .filter(|hit| hit.kind == Kind::Stage(Stage::Gifts))
-            .collect();
+        // payment asked for. Looked up only for the few demand hits.
         let given = |hit: &Hit| {
-            gifts
-                .iter()
-                .any(|gift| gift.start <= hit.start && hit.end < gift.end)
+            analysis.hits.iter().any(|gift| {
+                gift.kind == Kind::Stage(Stage::Gifts)
+                    && gift.start <= hit.start
+                    && hit.end < gift.end
+            })
         };
         for hit in &analysis.hits {
             match hit.kind {
